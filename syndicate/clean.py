@@ -1,0 +1,143 @@
+"""Text and markup hygiene shared by the parser: URL identity, sanitizing, image typing,
+XML-safe text. Pure functions, no knowledge of feeds or files."""
+
+from __future__ import annotations
+
+import html
+import posixpath
+import re
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+import nh3
+
+# XML 1.0 allows only these characters; anything else makes a feed unreadable. The C1
+# controls and U+FFFE/U+FFFF are legal-but-discouraged or illegal, and never wanted in text.
+_XML_ILLEGAL = re.compile(
+    "[^\u0009\u000a\u000d\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_SPACES = re.compile(r"\s+")
+# Query parameters that only track a click; dropping them keeps one guid per story.
+_TRACKING_PARAMS = re.compile(
+    r"^(utm_[a-z]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|_ga|yclid|ref_src|smid|smtyp)$",
+    re.IGNORECASE,
+)
+_MIME_BY_EXTENSION = {
+    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".jpe": "image/jpeg", ".png": "image/png",
+    ".gif": "image/gif", ".webp": "image/webp", ".avif": "image/avif", ".svg": "image/svg+xml",
+    ".bmp": "image/bmp", ".tif": "image/tiff", ".tiff": "image/tiff", ".ico": "image/x-icon",
+    ".heic": "image/heic", ".jxl": "image/jxl",
+}
+# Image proxies carry the real image in a query parameter (images.weserv.nl/?url=…).
+_PROXY_PARAMS = ("url", "u", "src", "image", "img")
+
+# What survives in content. Everything else (script, style, iframe, object, embed, form,
+# event handlers, style attributes) is removed by nh3; only http(s) and mailto URLs remain,
+# so javascript: and data: URLs are dropped with their attribute.
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl",
+    "dt", "em", "figcaption", "figure", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins",
+    "li", "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub", "sup", "table", "tbody",
+    "td", "tfoot", "th", "thead", "time", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title", "hreflang"},
+    "img": {"src", "alt", "width", "height", "title"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+    "time": {"datetime"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def xml_safe(text: str) -> str:
+    """Drop characters that XML 1.0 forbids (and lone surrogates). Run after sanitizing:
+    nh3 passes some control characters through."""
+    return _XML_ILLEGAL.sub("", text)
+
+
+def plain(text: str) -> str:
+    """One line of readable text: XML-safe, whitespace runs folded."""
+    return _SPACES.sub(" ", xml_safe(text)).strip()
+
+
+_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?/?>")
+
+
+def clean_title(raw: str) -> str:
+    """A title as readers should show it: HTML tags that scrapers leave in titles are
+    removed (readers show titles as plain text, the validator flags HTML in them),
+    entities decoded, whitespace folded. A lone '<' as in '利率<3%' is text and stays."""
+    return plain(html.unescape(_TAG.sub("", raw)))
+
+
+def sanitize(fragment: str) -> str:
+    """Untrusted HTML → HTML safe to put in front of a reader."""
+    cleaned = nh3.clean(
+        fragment,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel=None,
+        strip_comments=True,
+    )
+    return xml_safe(cleaned)
+
+
+def absolute(url: str, base: str) -> str | None:
+    """Resolve a link or image URL against the article; None for what is not a web URL."""
+    url = url.strip()
+    if not url or url.startswith("#"):
+        return None
+    try:
+        joined = urljoin(base, url)
+        scheme = urlsplit(joined).scheme.lower()
+    except ValueError:  # e.g. an invalid IPv6 host in scraped markup
+        return None
+    return joined if scheme in ("http", "https", "mailto") else None
+
+
+def normalize_url(url: str) -> str:
+    """The identity form of an article URL, so the same story never gets two guids:
+    https, lower-case host without default port, no tracking parameters, no fragment,
+    and a trailing slash on paths whose last segment is not a file name."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if parts.port and parts.port not in (80, 443):
+        host = f"{host}:{parts.port}"
+    path = parts.path or "/"
+    last = path.rsplit("/", 1)[-1]
+    if last and "." not in last:
+        path += "/"
+    path = re.sub(r"/{2,}", "/", path)
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+         if not _TRACKING_PARAMS.match(k)]
+    )
+    # The archive's sites serve https; an http:// capture is the same story.
+    return urlunsplit(("https", host, path, query, ""))
+
+
+def section_of(url: str) -> str:
+    """`https://cn.nytimes.com/world/20240516/slug/` → `world`: the first path segment
+    that is a word, not a date."""
+    for segment in urlsplit(url).path.split("/"):
+        if segment and not segment.isdigit():
+            return unquote(segment).lower()
+    return ""
+
+
+def image_mime(url: str) -> str | None:
+    """The MIME type from the real file name, looking inside proxy URLs; None if unknown."""
+    parts = urlsplit(url)
+    for key, value in parse_qsl(parts.query):
+        if key.lower() in _PROXY_PARAMS and value:
+            inner = value if "//" in value else "//" + value
+            mime = _mime_of_path(urlsplit(inner).path)
+            if mime:
+                return mime
+    return _mime_of_path(parts.path)
+
+
+def _mime_of_path(path: str) -> str | None:
+    ext = posixpath.splitext(unquote(path).lower())[1]
+    return _MIME_BY_EXTENSION.get(ext)

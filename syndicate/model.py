@@ -1,0 +1,159 @@
+"""The records that flow through the pipeline. Frozen, typed, tuples not lists."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+Format = Literal["rss", "atom", "json"]
+FORMATS: tuple[Format, ...] = ("rss", "atom", "json")
+FILE_SUFFIX: dict[Format, str] = {"rss": ".xml", "atom": ".atom", "json": ".json"}
+
+ContentMode = Literal["full", "summary"]
+ImagesMode = Literal["enclosure", "inline", "both"]
+ArchiveMode = Literal["none", "monthly"]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    url: str  # absolute, as the reader will fetch it (proxy URLs kept as they are)
+    mime: str  # from the real file name, also inside a proxy's ?url=
+    length: int = 0  # bytes; 0 when unknown (RSS requires the attribute, 0 is the convention)
+    caption: str = ""
+    credit: str = ""
+    width: int | None = None
+    height: int | None = None
+    lead: bool = False  # the article's lead <figure> image
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    url: str  # normalized; the item's identity (guid, Atom id) forever
+    title: str
+    published: datetime  # aware UTC: the earliest capture of this URL
+    updated: datetime  # aware UTC: when the content last really changed
+    section: str  # first path segment of the URL, also the item's category
+    authors: tuple[str, ...]
+    summary: str  # plain-text lead paragraph
+    body_html: str  # sanitized full body with every image in place, URLs absolute
+    body_html_without_images: str  # the same body with every image (and its caption) taken out
+    images: tuple[Image, ...]  # lead first, then body images in document order, no repeats
+    source_time: datetime | None = None  # the <time> value, aware (zone from config or offset)
+    original_url: str | None = None  # the footer's link to the original-language version
+    original_lang: str | None = None  # its language tag (hreflang)
+    path: str = ""  # the file this text came from, relative to the source folder
+    content_hash: str = ""  # hash of what readers see; decides whether `updated` moves
+
+    @property
+    def lead_image(self) -> Image | None:
+        return self.images[0] if self.images and self.images[0].lead else None
+
+    @property
+    def author(self) -> str:
+        return ", ".join(self.authors)
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Selection rules. Every given rule must match (include) / any match excludes."""
+
+    sections: tuple[str, ...] = ()
+    url_globs: tuple[str, ...] = ()
+    title_patterns: tuple[re.Pattern[str], ...] = ()
+    authors: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.sections or self.url_globs or self.title_patterns or self.authors)
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str  # safe file name; feeds are <id>.xml, <id>.atom, <id>.json
+    title: str
+    link: str
+    description: str
+    language: str | None = None
+    include: Rules = field(default_factory=Rules)
+    exclude: Rules = field(default_factory=Rules)
+    limit: int = 50
+    formats: tuple[Format, ...] = FORMATS
+    content: ContentMode = "full"
+    # inline by default: every reader shows the body, so images stay where the author put
+    # them, and the lead image is also the enclosure that list views use as a thumbnail.
+    images: ImagesMode = "inline"
+    max_bytes: int = 5 * 1024 * 1024
+    archive: ArchiveMode = "none"
+    schedule: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    title: str
+    base_url: str  # public URL of the output folder, always ending in "/"
+    source: Path  # absolute
+    output: Path  # absolute
+    cache: Path  # absolute
+    timezone: str = "UTC"
+    hub: str | None = None
+    encodings: tuple[str, ...] = ("utf-8", "gb18030", "big5")
+    probe_enclosures: bool = False
+    probe_private: bool = False
+    schedule: str | None = None
+
+    def feed_url(self, channel_id: str, fmt: Format) -> str:
+        return f"{self.base_url}{channel_id}{FILE_SUFFIX[fmt]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path  # the config file, absolute
+    site: Site
+    channels: tuple[Channel, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A file the build skipped, or something about it worth a warning."""
+
+    path: str
+    message: str
+    skipped: bool  # True: the file gave no article; False: a warning, the article was kept
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedResult:
+    channel: str
+    fmt: Format
+    path: Path
+    items: int
+    written: bool  # False when the bytes on disk were already identical
+    dropped_for_size: int = 0  # oldest items left out to stay under max_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    files_seen: int
+    articles: int  # distinct articles after merging captures of the same URL
+    problems: tuple[Problem, ...]
+    feeds: tuple[FeedResult, ...]
+    failures: tuple[str, ...] = ()  # feeds that could not be rendered or written
+    seconds: float = 0.0
+
+    @property
+    def skipped(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.skipped)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if not p.skipped)
+
+    @property
+    def written(self) -> int:
+        return sum(1 for f in self.feeds if f.written)

@@ -1,0 +1,71 @@
+"""What every format decides the same way: which images go where, dates, feed-level times."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import lxml.etree
+
+from syndicate.model import Article, Channel, Image
+
+# An empty channel still needs a feed-level time, and it must not be "now" (unchanged
+# input must give identical bytes). The Unix epoch says "nothing yet" to every reader.
+NO_ITEMS_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+GENERATOR = "syndicate"
+
+
+def feed_time(items: Sequence[Article]) -> datetime:
+    """The feed's lastBuildDate / updated: the newest item's time, never the clock."""
+    return max((a.updated for a in items), default=NO_ITEMS_TIME)
+
+
+def body(article: Article, channel: Channel) -> str | None:
+    """The item's HTML content, or None for `content: summary`. With `images: enclosure`
+    the images travel as enclosures only, so they leave the body (no image shown twice)."""
+    if channel.content == "summary":
+        return None
+    return article.body_html_without_images if channel.images == "enclosure" else article.body_html
+
+
+def enclosures(article: Article, channel: Channel) -> tuple[Image, ...]:
+    """Images that travel beside the content. `inline` keeps images in the body and
+    sends only the lead image, which list views use as the item's picture."""
+    if channel.images == "inline":
+        lead = article.lead_image
+        return (lead,) if lead else ()
+    return article.images
+
+
+def rfc822(moment: datetime) -> str:
+    """RFC 822 with a numeric zone, independent of locale: `Thu, 16 May 2024 03:37:02 +0000`."""
+    return format_datetime(moment.astimezone(UTC))
+
+
+def rfc3339(moment: datetime) -> str:
+    """`2024-05-16T03:37:02Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Elements that hold plain text (not escaped HTML), in RSS, Media RSS and Atom.
+_PLAIN_TEXT = re.compile(
+    rb"(<(title|description|dc:creator|media:description|media:credit|name|summary|subtitle|category)"
+    rb"(?:\s[^>]*)?>)([^<]*)(</\2>)"
+)
+
+
+def serialize(root: lxml.etree._Element) -> bytes:
+    """Deterministic, pretty XML. In plain-text elements '<' is written `&#x3C;`: the W3C
+    validator warns on `&lt;` there, and every reader decodes both the same. Escaped
+    HTML (content:encoded, Atom content) keeps the usual `&lt;`."""
+    data = lxml.etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
+    return _PLAIN_TEXT.sub(
+        lambda m: m.group(1) + m.group(3).replace(b"&lt;", b"&#x3C;") + m.group(4), data
+    )
+
+
+def self_type(fmt: str) -> str:
+    return {"rss": "application/rss+xml", "atom": "application/atom+xml",
+            "json": "application/feed+json"}[fmt]

@@ -1,0 +1,98 @@
+"""Pure selection: merge captures of one story, apply channel rules, order, limit, and
+the byte budget. No I/O, no clock."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from syndicate.model import Article, Channel, Rules
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """One file's article, with the instant it was captured (header, else publication)."""
+
+    article: Article
+    captured: datetime
+    disagreement: str | None = None  # see parse.Parsed.disagreement
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    articles: list[Article]
+    warnings: list[tuple[str, str]]  # (file, message)
+
+
+def merge_captures(captures: Iterable[Capture]) -> Merged:
+    """One article per URL. The text comes from the latest capture, `published` from the
+    earliest, and `updated` from the capture where the final content first appeared: a
+    re-capture that changed nothing does not move it, so readers are not told of an
+    edit that did not happen."""
+    by_url: dict[str, list[Capture]] = {}
+    for capture in captures:
+        by_url.setdefault(capture.article.url, []).append(capture)
+    merged: list[Article] = []
+    warnings: list[tuple[str, str]] = []
+    for group in by_url.values():
+        # Same instant twice: order by path, so the result never depends on listing order.
+        group.sort(key=lambda c: (c.captured, c.article.path))
+        if group[0].disagreement:
+            warnings.append((group[0].article.path, group[0].disagreement))
+        latest = group[-1].article
+        first_with_final_content = len(group) - 1
+        while (first_with_final_content > 0
+               and group[first_with_final_content - 1].article.content_hash == latest.content_hash):
+            first_with_final_content -= 1
+        published = min(c.article.published for c in group)
+        updated = max(group[first_with_final_content].captured, published)
+        merged.append(replace(latest, published=published, updated=updated))
+    return Merged(merged, warnings)
+
+
+def matches(article: Article, rules: Rules) -> tuple[bool, ...]:
+    """For each rule the channel gives, whether the article satisfies it."""
+    results: list[bool] = []
+    if rules.sections:
+        results.append(article.section in rules.sections)
+    if rules.url_globs:
+        results.append(any(fnmatch.fnmatchcase(article.url, g) for g in rules.url_globs))
+    if rules.title_patterns:
+        results.append(any(p.search(article.title) for p in rules.title_patterns))
+    if rules.authors:
+        names = {a.casefold() for a in article.authors}
+        results.append(any(a in names for a in rules.authors))
+    return tuple(results)
+
+
+def wanted(article: Article, channel: Channel) -> bool:
+    return all(matches(article, channel.include)) and not any(matches(article, channel.exclude))
+
+
+def newest_first(articles: Iterable[Article]) -> list[Article]:
+    """Newest first; the same instant is ordered by URL so the order is stable."""
+    return sorted(articles, key=lambda a: (-a.published.timestamp(), a.url))
+
+
+def select(articles: Iterable[Article], channel: Channel) -> list[Article]:
+    """The channel's items: its rules, newest first, at most `limit` (after merging)."""
+    return newest_first(a for a in articles if wanted(a, channel))[: channel.limit]
+
+
+def fit_budget(
+    items: Sequence[Article], render: Callable[[Sequence[Article]], bytes], max_bytes: int
+) -> tuple[bytes, int]:
+    """Render, dropping the oldest items until the result fits `max_bytes`.
+
+    Returns the bytes and how many items were dropped. A feed with no items is always
+    rendered, even if its channel header alone were larger than the budget."""
+    keep = len(items)
+    data = render(items)
+    while len(data) > max_bytes and keep > 0:
+        # Estimate from the average item size, but always drop at least one.
+        per_item = max(1, len(data) // max(1, keep))
+        keep = max(0, min(keep - 1, keep - (len(data) - max_bytes) // per_item))
+        data = render(items[:keep])
+    return data, len(items) - keep
