@@ -22,6 +22,7 @@ from syndicate.model import (
     BuildReport,
     Channel,
     Config,
+    Failure,
     FeedResult,
     Format,
     Problem,
@@ -119,32 +120,68 @@ def render_feed(config: Config, channel: Channel, fmt: Format,
     return data, dropped
 
 
+def published_items(path: Path, fmt: Format) -> int | None:
+    """How many items the feed now on disk holds; None when there is no readable feed."""
+    try:
+        data = path.read_bytes()
+        if fmt == "json":
+            return len(json.loads(data).get("items", []))
+        root = lxml.etree.fromstring(data)
+    except (OSError, ValueError, AttributeError, lxml.etree.LxmlError):
+        return None
+    return len(root.findall("channel/item")) + len(root.findall("{http://www.w3.org/2005/Atom}entry"))
+
+
+def shrink_reason(path: Path, fmt: Format, channel: Channel, new_count: int) -> str | None:
+    """Why writing `new_count` items over the published feed looks like lost input (an
+    unmounted disk, an emptied folder) rather than news; None when it looks fine.
+
+    A feed that can be full (the archive fills `limit`) never shrinks in normal use, so
+    the file on disk is only read when the new feed is short of its limit."""
+    if new_count >= channel.limit:
+        return None
+    before = published_items(path, fmt)
+    if before is None:
+        return None
+    expected = min(before, channel.limit)  # a lowered limit is not a loss
+    if (new_count == 0 and expected > 0) or new_count < expected / 2:
+        return (f"would shrink from {before} to {new_count} items, which looks like lost "
+                "articles (empty or unmounted source?); use --allow-shrink if it is intended")
+    return None
+
+
 def build(config: Config, now: datetime, *, write: bool = True, wait: float = 0.0,
-          progress: Progress | None = None) -> BuildReport:
+          allow_shrink: bool = False, progress: Progress | None = None) -> BuildReport:
     """Build every channel. With write=False (`syndicate check`) nothing is written and no
     lock is taken, but every feed is still rendered, so render failures show."""
     started = time.monotonic()
     if not write:
-        return _build(config, now, False, progress, started)
+        return _build(config, now, False, allow_shrink, progress, started)
     with build_lock(config.site.cache, wait):
         remove_leftovers(config.site.output)
-        return _build(config, now, True, progress, started)
+        return _build(config, now, True, allow_shrink, progress, started)
 
 
-def _build(config: Config, now: datetime, write: bool, progress: Progress | None,
-           started: float) -> BuildReport:
+def _build(config: Config, now: datetime, write: bool, allow_shrink: bool,
+           progress: Progress | None, started: float) -> BuildReport:
     corpus = read_corpus(config, now, progress)
     results: list[FeedResult] = []
-    failures: list[str] = []
+    failures: list[Failure] = []
     for channel in config.channels:
         items = select(corpus.articles, channel)
         for fmt in channel.formats:
             path = config.site.output / f"{channel.id}{FILE_SUFFIX[fmt]}"
             try:
                 data, dropped = render_feed(config, channel, fmt, items)
+                reason = None if allow_shrink else shrink_reason(path, fmt, channel, len(items))
+                if reason:
+                    raise OutputError(str(path), reason)
                 written = write_if_changed(path, data) if write else False
-            except (RenderError, OutputError) as e:
-                failures.append(str(e))
+            except RenderError as e:
+                failures.append(Failure(str(path), f"cannot render: {e}"))
+                continue
+            except OutputError as e:
+                failures.append(Failure(e.path, e.reason))
                 continue
             results.append(FeedResult(channel.id, fmt, path, len(items) - dropped, written, dropped))
     return BuildReport(

@@ -4,6 +4,7 @@ that prints or reads the clock."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -13,8 +14,8 @@ from pathlib import Path
 from syndicate import __version__
 from syndicate.build import build
 from syndicate.config import load_config
-from syndicate.errors import ConfigError, LockedError, SyndicateError
-from syndicate.model import BuildReport, Problem
+from syndicate.errors import ConfigError, LockedError, OutputError, SyndicateError
+from syndicate.model import BuildReport
 
 EXIT_OK = 0
 EXIT_STRICT = 1  # articles were skipped and --strict was given
@@ -40,21 +41,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    log = _Log(args.log_format == "json")
+    args.log = log
     try:
         return int(args.run(args))
     except ConfigError as e:
         for problem in e.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            log.problem("error", f"{problem.file}:{problem.line}" if problem.line else problem.file,
+                        f"{problem.key}: {problem.message}" if problem.key else problem.message)
         return EXIT_CONFIG
     except LockedError as e:
-        print(f"error: {e}", file=sys.stderr)
+        log.problem("error", "", str(e))
         return EXIT_LOCKED
+    except OutputError as e:
+        log.problem("error", _display(e.path), e.reason)
+        return EXIT_OUTPUT
     except SyndicateError as e:
-        print(f"error: {e}", file=sys.stderr)
+        log.problem("error", "", str(e))
         return EXIT_OUTPUT
     except KeyboardInterrupt:
-        print("interrupted; feeds already on disk are complete", file=sys.stderr)
+        log.problem("error", "", "interrupted; feeds already on disk are complete")
         return 130
+
+
+class _Log:
+    """Problems to stderr, one line each, the file first; as JSON lines with --log-format json."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def problem(self, level: str, file: str, message: str) -> None:
+        if self.as_json:
+            record = {"level": level, "file": file, "message": message}
+            print(json.dumps(record, ensure_ascii=False), file=sys.stderr)
+        elif file:
+            print(f"{file}: {level}: {message}", file=sys.stderr)
+        else:
+            print(f"{level}: {message}", file=sys.stderr)
+
+    def summary(self, report: BuildReport, verb: str) -> None:
+        if self.as_json:
+            print(json.dumps({
+                "level": "info", "files": report.files_seen, "articles": report.articles,
+                "skipped": len(report.skipped), "warnings": len(report.warnings),
+                "feeds": len(report.feeds), "written": report.written,
+                "failed": len(report.failures), "seconds": round(report.seconds, 3),
+            }))
+        else:
+            print(_summary(report, verb))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="print a summary line even when not on a terminal")
     common.add_argument("--strict", action="store_true",
                         help=f"exit {EXIT_STRICT} if any article was skipped or had a warning")
+    common.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="text: one readable line per problem (default); json: one JSON "
+                             "object per line, for log collectors")
 
     parser = argparse.ArgumentParser(
         prog="syndicate",
@@ -86,6 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="if another build holds the lock, wait this long for it (default 0)")
+    b.add_argument("--allow-shrink", action="store_true",
+                   help="replace published feeds even when far fewer items remain (by default "
+                        "a feed that would lose most of its items is kept, as after an "
+                        "unmounted or emptied source folder)")
     b.set_defaults(run=_build)
 
     k = commands.add_parser(
@@ -101,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _build(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    report = build(config, datetime.now(UTC), wait=args.wait)
+    report = build(config, datetime.now(UTC), wait=args.wait, allow_shrink=args.allow_shrink)
     return _finish(report, args, "written")
 
 
@@ -112,26 +153,23 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _finish(report: BuildReport, args: argparse.Namespace, verb: str) -> int:
+    log: _Log = args.log
     for problem in report.problems:
-        print(_problem_line(problem), file=sys.stderr)
+        log.problem("skipped" if problem.skipped else "warning", _display(problem.path),
+                    problem.message)
     for failure in report.failures:
-        print(f"error: {failure}; its last good file is kept", file=sys.stderr)
+        log.problem("error", _display(failure.path), f"{failure.reason}; the last good file is kept")
     for feed in report.feeds:
         if feed.dropped_for_size:
-            print(f"warning: {_display(feed.path)}: {feed.dropped_for_size} oldest items left "
-                  f"out to stay under the channel's max_bytes", file=sys.stderr)
+            log.problem("warning", _display(feed.path), f"{feed.dropped_for_size} oldest items "
+                        "left out to stay under the channel's max_bytes")
     if args.verbose or sys.stdout.isatty():
-        print(_summary(report, verb))
+        log.summary(report, verb)
     if report.failures:
         return EXIT_OUTPUT
     if args.strict and report.problems:
         return EXIT_STRICT
     return EXIT_OK
-
-
-def _problem_line(problem: Problem) -> str:
-    kind = "skipped" if problem.skipped else "warning"
-    return f"{_display(problem.path)}: {kind}: {problem.message}"
 
 
 def _summary(report: BuildReport, verb: str) -> str:

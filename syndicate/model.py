@@ -138,12 +138,20 @@ class FeedResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Failure:
+    """A feed that could not be rendered or written; its last good file was kept."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class BuildReport:
     files_seen: int
     articles: int  # distinct articles after merging captures of the same URL
     problems: tuple[Problem, ...]
     feeds: tuple[FeedResult, ...]
-    failures: tuple[str, ...] = ()  # feeds that could not be rendered or written
+    failures: tuple[Failure, ...] = ()
     seconds: float = 0.0
 
     @property
