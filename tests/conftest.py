@@ -10,8 +10,10 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import feedparser
 import jsonschema
@@ -92,3 +94,28 @@ def read_json_feed(path: Path) -> dict[str, Any]:
 def tree_bytes(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SECTIONS = ("world", "china", "business", "opinion", "technology", "culture")
+
+
+def make_articles(folder: Path, count: int, start: int = 0) -> None:
+    """Write `count` small articles in the seed format, distinct URLs and capture times,
+    spread over sections; numbering from `start` so a later call adds new stories."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base_ms = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+    for n in range(start, start + count):
+        section = SECTIONS[n % len(SECTIONS)]
+        ms = base_ms + n * 3_600_000
+        image = (f'<figure><img src="https://images.weserv.nl/?url=static01.nyt.com/images/{n}.jpg" '
+                 f'width="800" height="600"><figcaption>图{n} <cite>摄影</cite></figcaption></figure>'
+                 if n % 2 else "")
+        # published in Shanghai ten minutes before the capture
+        local = datetime.fromtimestamp(ms / 1000 - 600, SHANGHAI)
+        text = (f"<!--{ms}-->\n[第{n}篇报道：测试文章](https://cn.nytimes.com/{section}/"
+                f"{local:%Y%m%d}/story-{n}/)\n------\n\n<address>REPORTER {n % 7}</address>"
+                f'<time datetime="{local:%Y-%m-%d %H:%M:%S}">{local.year}年{local.month}月{local.day}日</time>{image}'
+                f"<section><p>这是第{n}篇文章的第一段。</p><p>第二段写更多的细节，编号{n}。</p></section>"
+                f"<footer><p>翻译：纽约时报中文网</p></footer>")
+        (folder / f"{n:06d}.txt").write_text(text, encoding="utf-8")
