@@ -115,7 +115,7 @@ def make_articles(folder: Path, count: int, start: int = 0) -> None:
         local = datetime.fromtimestamp(ms / 1000 - 600, SHANGHAI)
         text = (f"<!--{ms}-->\n[第{n}篇报道：测试文章](https://cn.nytimes.com/{section}/"
                 f"{local:%Y%m%d}/story-{n}/)\n------\n\n<address>REPORTER {n % 7}</address>"
-                f'<time datetime="{local:%Y-%m-%d %H:%M:%S}">{local.year}年{local.month}月{local.day}日</time>{image}'
+                f'<time datetime="{local:%Y-%m-%d %H:%M:%S}">{local:%Y-%m-%d}</time>{image}'
                 f"<section><p>这是第{n}篇文章的第一段。</p><p>第二段写更多的细节，编号{n}。</p></section>"
                 f"<footer><p>翻译：纽约时报中文网</p></footer>")
         (folder / f"{n:06d}.txt").write_text(text, encoding="utf-8")

@@ -5,7 +5,6 @@ can be logged as JSON lines."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
