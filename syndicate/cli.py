@@ -14,7 +14,7 @@ from pathlib import Path
 from syndicate import __version__
 from syndicate.build import build
 from syndicate.config import load_config
-from syndicate.errors import ConfigError, LockedError, OutputError, SyndicateError
+from syndicate.errors import ConfigError, ConfigProblem, LockedError, OutputError, SyndicateError
 from syndicate.model import BuildReport
 
 EXIT_OK = 0
@@ -47,8 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except ConfigError as e:
         for problem in e.problems:
-            log.problem("error", f"{problem.file}:{problem.line}" if problem.line else problem.file,
-                        f"{problem.key}: {problem.message}" if problem.key else problem.message)
+            log.config_problem(problem)
         return EXIT_CONFIG
     except LockedError as e:
         log.problem("error", "", str(e))
@@ -79,6 +78,15 @@ class _Log:
         else:
             print(f"{level}: {message}", file=sys.stderr)
 
+    def config_problem(self, problem: ConfigProblem) -> None:
+        """`config.yaml:14: channels.world.limit: expected a positive integer, got 'ten'`"""
+        if self.as_json:
+            record = {"level": "error", "file": problem.file, "line": problem.line,
+                      "key": problem.key, "message": problem.message}
+            print(json.dumps(record, ensure_ascii=False), file=sys.stderr)
+        else:
+            print(problem, file=sys.stderr)
+
     def summary(self, report: BuildReport, verb: str) -> None:
         if self.as_json:
             print(json.dumps({
@@ -92,16 +100,21 @@ class _Log:
 
 
 def _parser() -> argparse.ArgumentParser:
+    def add_common(p: argparse.ArgumentParser, default: object) -> None:
+        # Accepted before and after the command (`syndicate -c x.yaml build` and
+        # `syndicate build -c x.yaml`): the command's copy only overrides when given.
+        p.add_argument("-c", "--config", default=default or "config.yaml", metavar="FILE",
+                       help="the config file (default: ./config.yaml)")
+        p.add_argument("-v", "--verbose", action="store_true", default=default or False,
+                       help="print a summary line even when not on a terminal")
+        p.add_argument("--strict", action="store_true", default=default or False,
+                       help=f"exit {EXIT_STRICT} if any article was skipped or had a warning")
+        p.add_argument("--log-format", choices=("text", "json"), default=default or "text",
+                       help="text: one readable line per problem (default); json: one JSON "
+                            "object per line, for log collectors")
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", default="config.yaml", metavar="FILE",
-                        help="the config file (default: ./config.yaml)")
-    common.add_argument("-v", "--verbose", action="store_true",
-                        help="print a summary line even when not on a terminal")
-    common.add_argument("--strict", action="store_true",
-                        help=f"exit {EXIT_STRICT} if any article was skipped or had a warning")
-    common.add_argument("--log-format", choices=("text", "json"), default="text",
-                        help="text: one readable line per problem (default); json: one JSON "
-                             "object per line, for log collectors")
+    add_common(common, argparse.SUPPRESS)
 
     parser = argparse.ArgumentParser(
         prog="syndicate",
@@ -111,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"syndicate {__version__}")
+    add_common(parser, None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     b = commands.add_parser(

@@ -40,6 +40,9 @@ CHANNEL_KEYS = {"title", "link", "description", "language", "include", "exclude"
 RULE_KEYS = {"section", "url", "title", "author"}
 
 
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
 class _Node:
     """A plain value with the line it came from, and its children for mappings."""
 
@@ -65,13 +68,17 @@ class _Reader:
 
     def tree(self, node: yaml.Node, loader: yaml.SafeLoader, path: str) -> _Node:
         line = node.start_mark.line + 1
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+            # The safe loader refuses such tags on scalars; on mappings and lists we must.
+            self.problem(line, path, f"YAML tag {node.tag} is not allowed")
+            return _Node(None, line)
         if isinstance(node, yaml.MappingNode):
             values: dict[str, _Node] = {}
             key_lines: dict[str, int] = {}
             for key_node, value_node in node.value:
-                key = loader.construct_object(key_node, deep=True)
                 key_line = key_node.start_mark.line + 1
-                name = str(key)
+                # Keys are taken as written: YAML 1.1 would read a channel named `no` as False.
+                name = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
                 full = f"{path}.{name}" if path else name
                 if name in values:
                     self.problem(key_line, full,
@@ -140,15 +147,19 @@ class _Reader:
 
     def text_list(self, node: _Node | None, key: str) -> tuple[str, ...]:
         """A string, or a list of strings (YAML users write both)."""
+        return tuple(value for value, _line in self.located_list(node, key))
+
+    def located_list(self, node: _Node | None, key: str) -> list[tuple[str, int]]:
+        """Like text_list, with the line of each entry, so a bad one is named where it is."""
         if node is None or node.value is None:
-            return ()
+            return []
         items = node.value if isinstance(node.value, list) else [node]
-        out: list[str] = []
+        out: list[tuple[str, int]] = []
         for item in items:
             value = self.text(item, key)
             if value:
-                out.append(value)
-        return tuple(out)
+                out.append((value, item.line))
+        return out
 
     def url(self, node: _Node | None, key: str, required: bool = False,
             parent_line: int = 0) -> str | None:
@@ -191,7 +202,7 @@ def load_config(path: Path | str) -> Config:
         raise ConfigError([ConfigProblem(name, tree.line, "",
                                          "expected a mapping with `site` and `channels`")])
     top = reader.mapping(tree, "", {"site", "channels"})
-    site = _site(reader, top.get("site"), path.parent, tree.line)
+    site = _site(reader, top.get("site"), path.parent, tree.line, tree.key_lines.get("site", 0))
     channels = _channels(reader, top.get("channels"), tree.line)
     if reader.problems:
         raise ConfigError(reader.problems)
@@ -199,11 +210,12 @@ def load_config(path: Path | str) -> Config:
     return Config(path=path, site=site, channels=channels)
 
 
-def _site(r: _Reader, node: _Node | None, folder: Path, top_line: int) -> Site | None:
+def _site(r: _Reader, node: _Node | None, folder: Path, top_line: int,
+          key_line: int) -> Site | None:
     if node is None:
         r.problem(top_line, "site", "required key is missing")
         return None
-    line = node.line
+    line = key_line or node.line  # missing keys are reported at `site:` itself
     m = r.mapping(node, "site", SITE_KEYS)
     title = r.text(m.get("title"), "site.title", "syndicate feeds")
     base_url = r.url(m.get("base_url"), "site.base_url", required=True, parent_line=line)
@@ -215,12 +227,13 @@ def _site(r: _Reader, node: _Node | None, folder: Path, top_line: int) -> Site |
         r.problem(node_tz.line, "site.timezone",
                   f"unknown time zone {timezone!r} (use an IANA name such as Asia/Shanghai)")
         timezone = "UTC"
-    encodings = r.text_list(m.get("encodings"), "site.encodings") or ("utf-8", "gb18030", "big5")
-    for enc in encodings:
+    located = r.located_list(m.get("encodings"), "site.encodings")
+    encodings = tuple(enc for enc, _ in located) or ("utf-8", "gb18030", "big5")
+    for enc, enc_line in located:
         try:
             codecs.lookup(enc)
         except LookupError:
-            r.problem(m["encodings"].line, "site.encodings", f"unknown encoding {enc!r}")
+            r.problem(enc_line, "site.encodings", f"unknown encoding {enc!r}")
     hub = r.url(m.get("hub"), "site.hub")
     schedule = _schedule(r, m.get("schedule"), "site.schedule")
 
@@ -253,6 +266,9 @@ def _channels(r: _Reader, node: _Node | None, top_line: int) -> tuple[Channel, .
     if not isinstance(node.value, dict):
         r.problem(node.line, "channels", f"expected a mapping of channel ids, got {_show(node.value)}")
         return ()
+    if not node.value:
+        r.problem(node.line, "channels", "declare at least one channel")
+        return ()
     channels: list[Channel] = []
     seen_files: dict[str, str] = {}
     for cid, cnode in cast(dict[str, _Node], node.value).items():
@@ -267,27 +283,28 @@ def _channels(r: _Reader, node: _Node | None, top_line: int) -> tuple[Channel, .
             r.problem(id_line, key, f"writes the same files as channel {seen_files[cid.lower()]!r}")
             continue
         seen_files[cid.lower()] = cid
-        channel = _channel(r, cid, cnode, key)
+        channel = _channel(r, cid, cnode, key, id_line)
         if channel is not None:
             channels.append(channel)
     return tuple(channels)
 
 
-def _channel(r: _Reader, cid: str, node: _Node, key: str) -> Channel | None:
+def _channel(r: _Reader, cid: str, node: _Node, key: str, id_line: int) -> Channel | None:
     if not isinstance(node.value, dict):
         r.problem(node.line, key, f"expected a mapping, got {_show(node.value)}")
         return None
     m = r.mapping(node, key, CHANNEL_KEYS)
-    title = r.text(m.get("title"), f"{key}.title", required=True, parent_line=node.line)
-    link = r.url(m.get("link"), f"{key}.link", required=True, parent_line=node.line)
+    title = r.text(m.get("title"), f"{key}.title", required=True, parent_line=id_line)
+    link = r.url(m.get("link"), f"{key}.link", required=True, parent_line=id_line)
     language = r.text(m.get("language"), f"{key}.language")
     if language and not LANGUAGE.match(language):
         r.problem(m["language"].line, f"{key}.language",
                   f"expected a language tag such as zh-CN, got {language!r}")
-    formats = r.text_list(m.get("formats"), f"{key}.formats") if "formats" in m else FORMATS
-    for fmt in formats:
+    located = r.located_list(m.get("formats"), f"{key}.formats")
+    formats = tuple(fmt for fmt, _ in located) if "formats" in m else FORMATS
+    for fmt, fmt_line in located:
         if fmt not in FORMATS:
-            r.problem(m["formats"].line, f"{key}.formats",
+            r.problem(fmt_line, f"{key}.formats",
                       f"unknown format {fmt!r} (expected rss, atom or json)")
     if not formats:
         r.problem(m["formats"].line, f"{key}.formats", "must name at least one format")
@@ -313,17 +330,18 @@ def _channel(r: _Reader, cid: str, node: _Node, key: str) -> Channel | None:
 def _rules(r: _Reader, node: _Node | None, key: str) -> Rules:
     m = r.mapping(node, key, RULE_KEYS)
     patterns: list[re.Pattern[str]] = []
-    for text in r.text_list(m.get("title"), f"{key}.title"):
+    for text, line in r.located_list(m.get("title"), f"{key}.title"):
         try:
             patterns.append(re.compile(text))
         except re.error as e:
-            r.problem(m["title"].line, f"{key}.title", f"bad regular expression {text!r}: {e}")
-    globs = r.text_list(m.get("url"), f"{key}.url")
-    for glob in globs:
+            r.problem(line, f"{key}.title", f"bad regular expression {text!r}: {e}")
+    located = r.located_list(m.get("url"), f"{key}.url")
+    globs = tuple(glob for glob, _ in located)
+    for glob, line in located:
         try:
             re.compile(fnmatch.translate(glob))
         except re.error as e:  # e.g. an unbalanced "[" that translate passes through
-            r.problem(m["url"].line, f"{key}.url", f"bad URL pattern {glob!r}: {e}")
+            r.problem(line, f"{key}.url", f"bad URL pattern {glob!r}: {e}")
     return Rules(
         sections=tuple(s.lower() for s in r.text_list(m.get("section"), f"{key}.section")),
         url_globs=globs,
@@ -337,12 +355,13 @@ def _size(r: _Reader, node: _Node | None, key: str) -> int:
     if node is None or node.value is None:
         return default
     if isinstance(node.value, int) and not isinstance(node.value, bool) and node.value > 0:
-        return node.value
-    match = SIZE.match(str(node.value)) if isinstance(node.value, str) else None
-    if not match:
-        r.problem(node.line, key, f"expected a size such as 5MiB or 500KB, got {_show(node.value)}")
-        return default
-    size = int(float(match.group(1)) * SIZE_UNITS[(match.group(2) or "b").lower()])
+        size = node.value
+    else:
+        match = SIZE.match(str(node.value)) if isinstance(node.value, str) else None
+        if not match:
+            r.problem(node.line, key, f"expected a size such as 5MiB or 500KB, got {_show(node.value)}")
+            return default
+        size = int(float(match.group(1)) * SIZE_UNITS[(match.group(2) or "b").lower()])
     if size < 1024:
         r.problem(node.line, key, f"a feed budget under 1 KiB cannot hold one item, got {node.value!r}")
         return default

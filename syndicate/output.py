@@ -18,6 +18,7 @@ from syndicate.errors import LockedError, OutputError
 TMP_PREFIX = ".syndicate-"
 TMP_SUFFIX = ".tmp"
 FILE_MODE = 0o644
+FOLDER_MODE = 0o755
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -39,7 +40,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         raise OutputError(str(path), f"cannot read the current file: {e.strerror}") from e
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(path.parent)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
         try:
             view = memoryview(data)
@@ -56,6 +57,19 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             tmp.unlink()
         raise OutputError(str(path), f"cannot write: {e.strerror or e}") from e
     return True
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create the output folder (and parents) readable by everyone, whatever the umask:
+    a web server running as another user must be able to list and read it."""
+    missing = []
+    probe = folder
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for created in reversed(missing):
+        created.mkdir(exist_ok=True)
+        os.chmod(created, FOLDER_MODE)
 
 
 def remove_leftovers(folder: Path) -> int:

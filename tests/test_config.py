@@ -211,7 +211,9 @@ def test_cli_lists_every_problem_exits_3_and_writes_nothing(tmp_path: Path, comm
     assert len(lines) == len(BAD_EXPECTED), run.err
     for needle, occurrence, key, message in BAD_EXPECTED:
         line = line_of(BAD_CONFIG, needle, occurrence)
-        pattern = rf"^(error: )?config\.yaml:{line}: {re.escape(key)}: .*{re.escape(message)}"
+        # `config.yaml:LINE: key: message`, with a level word (`error: `) before or after the place
+        pattern = (rf"^(error: )?config\.yaml:{line}: (error: )?{re.escape(key)}: "
+                   rf".*{re.escape(message)}")
         assert any(re.match(pattern, entry) for entry in lines), f"{pattern}\n{run.err}"
     assert_nothing_written(tmp_path)
 

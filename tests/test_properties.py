@@ -1,0 +1,262 @@
+"""Property tests: hostile text makes the whole trip intact, and URL identity is stable.
+
+- Any title that an article file can hold (arbitrary Unicode, XML-illegal characters,
+  markup and character references included), written in the archive's format, parsed by
+  `parse_article`, rendered to RSS, Atom and JSON Feed and read back by feedparser / json,
+  comes back equal to the input minus only what must go: characters XML 1.0 forbids (and
+  the C1 controls), HTML tags, with entities decoded and whitespace folded.
+- The same for the summary (the first non-blank paragraph of an arbitrary body).
+- `normalize_url` is idempotent and drops every `utm_*` parameter, keeping the others.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import string
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+from zoneinfo import ZoneInfo
+
+import feedparser
+import pytest
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
+
+from syndicate.clean import normalize_url
+from syndicate.model import Channel, Site
+from syndicate.parse import parse_article
+from syndicate.render import RENDERERS
+
+FORMATS = ("rss", "atom", "json")
+ZONE = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+URL = "https://cn.nytimes.com/world/20240516/property-test/"
+SITE = Site(title="Properties", base_url="https://feeds.example.org/", source=Path("/unused/in"),
+            output=Path("/unused/out"), cache=Path("/unused/cache"), timezone="Asia/Shanghai")
+CHANNEL = Channel(id="props", title="Properties", link="https://cn.nytimes.com/",
+                  description="property tests", images="both")
+SETTINGS = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+# --- what the reader must get back (written from the specs, not from syndicate.clean) --
+
+# XML 1.0 §2.2: Char ::= #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
+NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# XML allows the C1 controls but discourages them, and no reader wants them in text.
+C1_CONTROL = re.compile("[\x7f-\x9f]")
+# An HTML start or end tag: '<', optional '/', a name that starts with a letter, then
+# attributes up to '>'. A '<' not followed by a letter ('利率<3%') is text.
+TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+
+
+def text_only(text: str) -> str:
+    """Drop what XML cannot carry."""
+    return C1_CONTROL.sub("", NOT_XML_CHAR.sub("", text))
+
+
+def folded(text: str) -> str:
+    """Runs of whitespace as one space, none at the ends (str.split's Unicode whitespace)."""
+    return " ".join(text.split())
+
+
+def expected_title(raw: str) -> str:
+    """The title a reader shows for the `[raw](url)` line: tags removed, then entities
+    decoded (so '&lt;b&gt;' is shown as '<b>'), XML-illegal characters dropped (before and
+    after decoding: '&#1;' decodes to one), whitespace folded."""
+    return folded(text_only(html.unescape(TAG.sub("", text_only(raw)))))
+
+
+def expected_summary(paragraphs: list[str]) -> str:
+    """The first paragraph with any text, as plain text."""
+    return next((p for p in (folded(text_only(p)) for p in paragraphs) if p), "")
+
+
+# --- the article file ------------------------------------------------------------------
+
+# Long, plain, after the body: a file whose first 8 KiB are more than 5% control bytes, or
+# hold a NUL, is taken for binary and skipped (parse.decode, as git and grep do). The
+# padding keeps each generated file a normal-sized article with a hostile title or lead;
+# it sits in the footer, which is part of the content but not of the summary.
+PADDING = "<footer><p>" + "padding text. " * 700 + "</p></footer>"
+
+
+def article_file(title: str, paragraphs: list[str]) -> bytes:
+    body = "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
+    return (
+        "<!--1715830622000-->\n"
+        f"[{title}]({URL})\n"
+        "------\n"
+        "\n"
+        '<address>DAVID PIERSON</address><time pudate="2024-05-16 11:19:41" '
+        'datetime="2024-05-16 11:19:41">2024年5月16日</time>'
+        f"<section>{body}</section>{PADDING}\n"
+    ).encode()
+
+
+def read_back(title: str, paragraphs: list[str], fmt: str) -> tuple[str, str]:
+    """(title, summary) as a client reads them from the rendered feed."""
+    article = parse_article(article_file(title, paragraphs), "property.txt", zone=ZONE,
+                            now=NOW).article
+    data = RENDERERS[fmt](SITE, CHANNEL, [article])
+    if fmt == "json":
+        item = json.loads(data)["items"][0]
+        return item["title"], item.get("summary", "")
+    parsed = feedparser.parse(data)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    [entry] = parsed.entries
+    return entry.title, entry.get("summary", "")
+
+
+# --- strategies --------------------------------------------------------------------------
+
+# What scraped text throws at us, beyond what st.characters() draws often: characters XML
+# forbids or discourages, odd whitespace, and the characters of markup and references.
+# NUL is left out: it marks a file as binary (see PADDING). Lone surrogates are left out
+# (st.characters never draws them): a UTF-8 file cannot hold one; the only way one could
+# appear is a reference like '&#xD800;', which html.unescape turns into U+FFFD.
+HOSTILE_CHARS = [
+    "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f", "\x85", "\x9f", "\ufffe", "\uffff",
+    "\t", "\xa0", "\u2028", "\u3000", "\ufeff", "<", ">", "&", ";", "#", "[", "]", "(", ")",
+]
+HOSTILE_CHUNKS = [
+    "<b>", "</b>", "<i class='x'>", "<br/>", "<script>alert(1)</script>", "<img src=x onerror=y>",
+    "&amp;", "&lt;", "&gt;", "&lt;b&gt;", "&#x41;", "&#1;", "&#10;", "&#xD800;", "&copy", "&nbsp;",
+    "]]>", "<!--", "-->", "<![CDATA[", "](https://example.org/x)", "利率<3%", "R&D", "😀", "עברית",
+]
+hostile_text = st.lists(
+    st.one_of(st.text(st.one_of(st.characters(exclude_characters="\x00"),
+                                st.sampled_from(HOSTILE_CHARS)), max_size=12),
+              st.sampled_from(HOSTILE_CHUNKS)),
+    max_size=6,
+).map("".join)
+
+# A title line is one line: a line break in the title ends it, and no reader of the
+# format can tell where the title was meant to go on. That is the only thing a title
+# cannot hold. (`](` followed by a URL is fine: the title line's pattern is greedy, so
+# only the last `](…)` on the line is the article's link; see the explicit examples.)
+LINE_BREAKS = ("\n", "\r")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@SETTINGS
+@given(title=hostile_text)
+@example(title="R&D <b>增长</b> \"引号\" 'single' ]]> 😀 עברית")
+@example(title="see [this](https://example.org/a) and more")
+@example(title="ends like a link](https://example.org/a)")
+@example(title="城市供水系统 \x01升级 \x08引发 \x0b居民 \x1b关注\ufffe")
+@example(title="&lt;script&gt;alert(1)&lt;/script&gt; &#xD800; &#1;")
+def test_title_round_trips(fmt: str, title: str) -> None:
+    assume(not any(brk in title for brk in LINE_BREAKS))
+    expected = expected_title(title)
+    assume(expected)  # a title that cleans to nothing is skipped by design (tested elsewhere)
+    assert read_back(title, ["lead"], fmt)[0] == expected
+
+
+# Titles built from known parts, so the expectation needs no tag or entity parsing:
+# text, tags (removed), character references (decoded to their character).
+plain_chars = st.characters(exclude_categories=("Cs", "Cc"), exclude_characters="<&")
+tag_names = st.sampled_from(["b", "i", "em", "strong", "span", "a", "font", "br", "sup", "h1"])
+tags = st.builds(
+    lambda name, end, attrs: f"<{'/' if end else ''}{name}{attrs}>",
+    tag_names, st.booleans(),
+    st.sampled_from(["", " class=\"x\"", " href='https://e.org/?a=1&b=2'", "/", " data-x=\"&lt;\""]),
+)
+referenced = st.characters(exclude_categories=("Cs", "Cc")).filter(
+    lambda c: html.unescape(f"&#{ord(c)};") == c)  # HTML maps some code points elsewhere
+
+
+@st.composite
+def marked_up_title(draw: st.DrawFn) -> tuple[str, str]:
+    raw, shown = [], []
+    for kind in draw(st.lists(st.sampled_from(["text", "tag", "ref", "lt"]), min_size=1,
+                              max_size=8)):
+        if kind == "text":
+            text = draw(st.text(plain_chars, min_size=1, max_size=8))
+            raw.append(text)
+            shown.append(text)
+        elif kind == "tag":
+            raw.append(draw(tags))
+        elif kind == "ref":
+            char = draw(referenced)
+            form = draw(st.sampled_from(["&#{};", "&#x{:x};", "&#X{:X};"]))
+            raw.append(form.format(ord(char)))
+            shown.append(char)
+        else:  # a '<' that starts no tag
+            text = draw(st.sampled_from(["<3%", "< 5", "<=", "<"]))
+            raw.append(text)
+            shown.append(text)
+    return "".join(raw), folded("".join(shown))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@SETTINGS
+@given(case=marked_up_title())
+def test_marked_up_title_shows_its_text(fmt: str, case: tuple[str, str]) -> None:
+    raw, expected = case
+    assume(expected and not any(brk in raw for brk in LINE_BREAKS))
+    assert read_back(raw, ["lead"], fmt)[0] == expected
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@SETTINGS
+@given(paragraphs=st.lists(hostile_text, min_size=1, max_size=4))
+@example(paragraphs=["  ", "网络安全周期间，专家提醒市民不要点击来历不明的链接。"])
+@example(paragraphs=["a <b>bold</b> claim & <script>alert(1)</script> more"])
+def test_summary_round_trips(fmt: str, paragraphs: list[str]) -> None:
+    """Paragraph text is HTML-escaped into the body, as any text in an article is; the
+    summary must show exactly that text, whatever it looks like."""
+    expected = expected_summary(paragraphs)
+    assume(expected)  # an all-blank body has no summary to compare
+    assert read_back("Title", paragraphs, fmt)[1] == expected
+
+
+# --- URL identity ------------------------------------------------------------------------
+
+label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+hosts = st.lists(label, min_size=1, max_size=3).map(".".join).flatmap(
+    lambda host: st.sampled_from([host, host.upper(), host.capitalize()]))
+segments = st.text(string.ascii_letters + string.digits + "-._~%", max_size=8)
+paths = st.builds(lambda segs, slash: "/" + "/".join(segs) + ("/" if slash else ""),
+                  st.lists(segments, max_size=4), st.booleans())
+utm_keys = st.builds(lambda prefix, rest: prefix + rest, st.sampled_from(["utm_", "UTM_", "Utm_"]),
+                     st.text(string.ascii_lowercase + string.digits + "_", min_size=1, max_size=12))
+# Kept keys start with 'k': no tracking parameter does.
+kept_keys = st.text(string.ascii_lowercase + string.digits, max_size=6).map(lambda k: "k" + k)
+values = st.text(st.characters(exclude_categories=("Cs",)), max_size=8)
+
+
+@st.composite
+def article_urls(draw: st.DrawFn) -> tuple[str, list[tuple[str, str]]]:
+    """An article URL, and the non-tracking parameters it carries, in order."""
+    params = draw(st.lists(st.tuples(st.one_of(utm_keys, kept_keys), values), max_size=5))
+    scheme = draw(st.sampled_from(["http", "https", "HTTP", "Https"]))
+    port = draw(st.sampled_from(["", ":80", ":443", ":8080"]))
+    query = urlencode(params)
+    fragment = draw(st.sampled_from(["", "#comments", "#"]))
+    url = f"{scheme}://{draw(hosts)}{port}{draw(paths)}{'?' + query if query else ''}{fragment}"
+    return url, [(k, v) for k, v in params if not k.lower().startswith("utm_")]
+
+
+@SETTINGS
+@given(case=article_urls())
+@example(case=("HTTP://CN.NYTimes.COM/opinion/20240527/letters?gclid=1&utm_campaign=weekly#c", []))
+def test_normalize_url_is_idempotent(case: tuple[str, list[tuple[str, str]]]) -> None:
+    once = normalize_url(case[0])
+    assert normalize_url(once) == once
+
+
+@SETTINGS
+@given(case=article_urls())
+@example(case=("https://cn.nytimes.com/world/20240520/dup-story/?utm_source=x&k=1",
+               [("k", "1")]))
+# GA4's own parameters hold more than letters after 'utm_'.
+@example(case=("https://cn.nytimes.com/world/20240520/dup-story/?utm_source_platform=x&k=1",
+               [("k", "1")]))
+def test_normalize_url_drops_utm_parameters(case: tuple[str, list[tuple[str, str]]]) -> None:
+    url, kept = case
+    query = parse_qsl(urlsplit(normalize_url(url)).query, keep_blank_values=True)
+    assert [k for k, _ in query if k.lower().startswith("utm_")] == []
+    assert query == kept
