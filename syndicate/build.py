@@ -4,102 +4,37 @@ feeds in place and does not stop the other channels."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import time
 import zoneinfo
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import lxml.etree
 
+from syndicate import __version__
+from syndicate.cache import Cache
 from syndicate.errors import ArticleError, OutputError, RenderError
+from syndicate.index import Progress, index_archive, parse_settings
 from syndicate.model import (
     FILE_SUFFIX,
     Article,
     BuildReport,
     Channel,
     Config,
+    Entry,
     Failure,
     FeedResult,
     Format,
     Problem,
 )
 from syndicate.output import build_lock, remove_leftovers, write_if_changed
-from syndicate.parse import parse_article
+from syndicate.parse import article_from, read_entry
 from syndicate.render import RENDERERS
-from syndicate.select import Capture, fit_budget, merge_captures, select
-
-# Files that are plainly not articles are passed over without a word; anything else that
-# fails to parse is named in the report, since it may be an article that broke.
-NOT_ARTICLES = {
-    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg", ".bmp", ".ico", ".tif",
-    ".tiff", ".heic", ".mp3", ".mp4", ".m4a", ".mov", ".webm", ".pdf", ".zip", ".gz",
-    ".tgz", ".bz2", ".xz", ".7z", ".tar", ".md", ".rst", ".json", ".yaml", ".yml",
-    ".toml", ".ini", ".cfg", ".csv", ".tsv", ".log", ".css", ".js", ".py", ".sh", ".db",
-    ".sqlite", ".xml", ".atom", ".opml", ".html", ".htm", ".doc", ".docx", ".xls", ".xlsx",
-}
-
-Progress = Callable[[int, int], None]  # (files done, files total)
-
-
-@dataclass(frozen=True, slots=True)
-class Corpus:
-    """Everything read from the source folder."""
-
-    files: int
-    articles: tuple[Article, ...]
-    problems: tuple[Problem, ...]
-
-
-def scan(config: Config) -> Iterator[Path]:
-    """Candidate article files under the source folder, in a stable order. Dotfiles and
-    dot-folders, non-article extensions, and the output and cache folders (when they
-    live inside the source) are passed over."""
-    site = config.site
-    skip = {site.output, site.cache}
-    for folder, subfolders, names in os.walk(site.source):
-        here = Path(folder)
-        subfolders[:] = sorted(d for d in subfolders
-                               if not d.startswith(".") and here / d not in skip)
-        for name in sorted(names):
-            if name.startswith(".") or os.path.splitext(name)[1].lower() in NOT_ARTICLES:
-                continue
-            yield here / name
-
-
-def read_corpus(config: Config, now: datetime, progress: Progress | None = None) -> Corpus:
-    """Parse every candidate file. A file that cannot become an article is a Problem."""
-    site = config.site
-    if not site.source.is_dir():
-        raise OutputError(str(site.source), "the source folder does not exist or is not a "
-                          "folder (unmounted disk?); feeds left as they are")
-    zone = zoneinfo.ZoneInfo(site.timezone)
-    files = list(scan(config))
-    captures: list[Capture] = []
-    problems: list[Problem] = []
-    for done, path in enumerate(files, 1):
-        shown = str(path)
-        relative = path.relative_to(site.source).as_posix()
-        try:
-            data = path.read_bytes()
-            parsed = parse_article(data, relative, zone=zone, encodings=site.encodings, now=now)
-        except ArticleError as e:
-            problems.append(Problem(shown, e.reason, skipped=True))
-        except OSError as e:
-            problems.append(Problem(shown, f"cannot read: {e.strerror or e}", skipped=True))
-        else:
-            problems.extend(Problem(shown, w, skipped=False) for w in parsed.warnings)
-            captures.append(Capture(parsed.article, parsed.captured or parsed.article.published,
-                                    parsed.disagreement))
-        if progress:
-            progress(done, len(files))
-    merged = merge_captures(captures)
-    problems.extend(Problem(str(site.source / path), message, skipped=False)
-                    for path, message in merged.warnings)
-    return Corpus(len(files), tuple(merged.articles), tuple(problems))
+from syndicate.select import fit_budget, merge_captures, select
 
 
 def render_feed(config: Config, channel: Channel, fmt: Format,
@@ -151,44 +86,124 @@ def shrink_reason(path: Path, fmt: Format, channel: Channel, new_count: int) -> 
 
 
 def build(config: Config, now: datetime, *, write: bool = True, wait: float = 0.0,
-          allow_shrink: bool = False, progress: Progress | None = None) -> BuildReport:
-    """Build every channel. With write=False (`syndicate check`) nothing is written and no
-    lock is taken, but every feed is still rendered, so render failures show."""
+          allow_shrink: bool = False, use_cache: bool = True,
+          progress: Progress | None = None) -> BuildReport:
+    """Build every channel. With write=False (`syndicate check`) nothing is written (not
+    even the cache) and no lock is taken, but every feed is still rendered, so render
+    failures show."""
     started = time.monotonic()
     if not write:
-        return _build(config, now, False, allow_shrink, progress, started)
+        return _build(config, now, False, allow_shrink, False, progress, started)
     with build_lock(config.site.cache, wait):
         remove_leftovers(config.site.output)
-        return _build(config, now, True, allow_shrink, progress, started)
+        return _build(config, now, True, allow_shrink, use_cache, progress, started)
 
 
-def _build(config: Config, now: datetime, write: bool, allow_shrink: bool,
+def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_cache: bool,
            progress: Progress | None, started: float) -> BuildReport:
-    corpus = read_corpus(config, now, progress)
-    results: list[FeedResult] = []
-    failures: list[Failure] = []
-    for channel in config.channels:
-        items = select(corpus.articles, channel)
-        for fmt in channel.formats:
-            path = config.site.output / f"{channel.id}{FILE_SUFFIX[fmt]}"
-            try:
-                data, dropped = render_feed(config, channel, fmt, items)
-                reason = None if allow_shrink else shrink_reason(path, fmt, channel, len(items))
-                if reason:
-                    raise OutputError(str(path), reason)
-                written = write_if_changed(path, data) if write else False
-            except RenderError as e:
-                failures.append(Failure(str(path), f"cannot render: {e}"))
-                continue
-            except OutputError as e:
-                failures.append(Failure(e.path, e.reason))
-                continue
-            results.append(FeedResult(channel.id, fmt, path, len(items) - dropped, written, dropped))
+    site = config.site
+    cache, notice = Cache.open(site.cache if use_cache else None, parse_settings(config))
+    try:
+        index = index_archive(config, cache, now, progress)
+        merged = merge_captures(index.entries)
+        problems = list(index.problems)
+        problems.extend(Problem(str(site.source / path), message, skipped=False)
+                        for path, message in merged.warnings)
+        loader = _ArticleLoader(config, now)
+        results: list[FeedResult] = []
+        failures: list[Failure] = []
+        for channel in config.channels:
+            chosen = select(merged.entries, channel)
+            for fmt in channel.formats:
+                name = f"{channel.id}{FILE_SUFFIX[fmt]}"
+                path = site.output / name
+                digest = feed_digest(config, channel, fmt, chosen)
+                kept = cache.feed(name)
+                if write and kept and kept[0] == digest and _stat(path) == kept[1:3]:
+                    # Same inputs as the feed on disk, which nobody touched: nothing to do.
+                    results.append(FeedResult(channel.id, fmt, path, len(chosen) - kept[3],
+                                              False, kept[3]))
+                    continue
+                try:
+                    data, dropped = render_feed(config, channel, fmt, loader.articles(chosen))
+                    reason = None if allow_shrink else shrink_reason(path, fmt, channel, len(chosen))
+                    if reason:
+                        raise OutputError(str(path), reason)
+                    written = write_if_changed(path, data) if write else False
+                except RenderError as e:
+                    failures.append(Failure(str(path), f"cannot render: {e}"))
+                    continue
+                except OutputError as e:
+                    failures.append(Failure(e.path, e.reason))
+                    continue
+                if write:
+                    size, mtime_ns = _stat(path)
+                    cache.put_feed(name, digest, size, mtime_ns, dropped)
+                results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
+        problems.extend(loader.problems)
+        cache.commit()
+    finally:
+        cache.close()
     return BuildReport(
-        files_seen=corpus.files,
-        articles=len(corpus.articles),
-        problems=corpus.problems,
+        files_seen=index.files,
+        articles=len(merged.entries),
+        problems=tuple(problems),
         feeds=tuple(results),
         failures=tuple(failures),
         seconds=time.monotonic() - started,
+        files_parsed=index.parsed,
+        notices=(notice,) if notice else (),
     )
+
+
+def feed_digest(config: Config, channel: Channel, fmt: Format, chosen: Sequence[Entry]) -> str:
+    """Everything a feed's bytes depend on. Equal digests mean equal feeds."""
+    site = config.site
+    parts = [__version__, fmt, repr(channel), site.base_url, site.title, site.hub or ""]
+    parts.extend(f"{e.path}|{e.url}|{e.content_hash}|{e.published.isoformat()}|"
+                 f"{(e.updated or e.captured).isoformat()}" for e in chosen)
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+class _ArticleLoader:
+    """The second pass, for the entries that made it into a feed: each file is read again
+    and its HTML parsed once per build, however many channels carry it. Only these full
+    articles are held in memory, never the whole archive's."""
+
+    def __init__(self, config: Config, now: datetime) -> None:
+        self.config = config
+        self.now = now
+        self.zone = zoneinfo.ZoneInfo(config.site.timezone)
+        self.loaded: dict[str, Article | None] = {}
+        self.problems: list[Problem] = []
+
+    def articles(self, entries: Sequence[Entry]) -> list[Article]:
+        out = []
+        for entry in entries:
+            if entry.path not in self.loaded:
+                self.loaded[entry.path] = self._load(entry)
+            article = self.loaded[entry.path]
+            if article is not None:
+                out.append(article)
+        return out
+
+    def _load(self, entry: Entry) -> Article | None:
+        site = self.config.site
+        try:
+            data = (site.source / entry.path).read_bytes()
+            _fresh, body = read_entry(data, entry.path, zone=self.zone,
+                                      encodings=site.encodings, now=self.now)
+        except (OSError, ArticleError) as e:  # changed or vanished since it was indexed
+            reason = e.reason if isinstance(e, ArticleError) else f"cannot read: {e}"
+            self.problems.append(Problem(str(site.source / entry.path), reason, skipped=True))
+            return None
+        article = article_from(entry, body)
+        return replace(article, published=entry.published, updated=entry.updated or entry.captured)

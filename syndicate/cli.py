@@ -7,9 +7,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from syndicate import __version__
 from syndicate.build import build
@@ -141,6 +142,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace published feeds even when far fewer items remain (by default "
                         "a feed that would lose most of its items is kept, as after an "
                         "unmounted or emptied source folder)")
+    b.add_argument("--no-cache", action="store_true",
+                   help="ignore the incremental cache: read every file and render every feed "
+                        "(the result is the same, only slower)")
     b.set_defaults(run=_build)
 
     k = commands.add_parser(
@@ -156,18 +160,50 @@ def _parser() -> argparse.ArgumentParser:
 
 def _build(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    report = build(config, datetime.now(UTC), wait=args.wait, allow_shrink=args.allow_shrink)
+    with _ProgressBar(args) as progress:
+        report = build(config, datetime.now(UTC), wait=args.wait, allow_shrink=args.allow_shrink,
+                       use_cache=not args.no_cache, progress=progress)
     return _finish(report, args, "written")
 
 
 def _check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    report = build(config, datetime.now(UTC), write=False)
+    with _ProgressBar(args) as progress:
+        report = build(config, datetime.now(UTC), write=False, progress=progress)
     return _finish(report, args, "checked")
+
+
+class _ProgressBar:
+    """A progress bar on stderr while files are read, only on a terminal (never under
+    cron or in a log), and only once there is enough to read for it to matter."""
+
+    MIN_FILES = 500
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.enabled = sys.stderr.isatty() and args.log_format == "text"
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        return self.update if self.enabled else None
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None and total >= self.MIN_FILES:
+            from tqdm import tqdm  # only needed on a terminal
+
+            self.bar = tqdm(total=total, unit="file", desc="reading", leave=False,
+                            file=sys.stderr, dynamic_ncols=True)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _finish(report: BuildReport, args: argparse.Namespace, verb: str) -> int:
     log: _Log = args.log
+    for notice in report.notices:
+        log.problem("notice", "", notice)
     for problem in report.problems:
         log.problem("skipped" if problem.skipped else "warning", _display(problem.path),
                     problem.message)
@@ -192,9 +228,9 @@ def _summary(report: BuildReport, verb: str) -> str:
     files = (f"{report.written} {verb}, {feeds - report.written} unchanged"
              if verb == "written" else f"{feeds} {verb}")
     failed = f", {len(report.failures)} failed" if report.failures else ""
-    return (f"syndicate: {report.files_seen} files, {report.articles} articles "
-            f"({skipped} skipped, {warnings} warnings); {feeds} feeds: {files}{failed} "
-            f"in {report.seconds:.1f}s")
+    return (f"syndicate: {report.files_seen} files ({report.files_parsed} read), "
+            f"{report.articles} articles ({skipped} skipped, {warnings} warnings); "
+            f"{feeds} feeds: {files}{failed} in {report.seconds:.1f}s")
 
 
 def _display(path: str | Path) -> str:

@@ -57,6 +57,32 @@ class Article:
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    """What the fast first pass reads from one file: enough to select, order and merge
+    articles without parsing their HTML. This is what the cache keeps for every file."""
+
+    path: str  # relative to the source folder
+    url: str
+    title: str
+    published: datetime  # aware UTC: the header instant, else the <time> value
+    captured: datetime  # aware UTC: the header instant, else `published`
+    source_time: datetime | None
+    authors: tuple[str, ...]
+    section: str
+    content_hash: str  # of what readers see: title, authors and the raw body
+    warnings: tuple[str, ...] = ()
+    # Header and <time> more than a day apart. Only worth a warning for a story's first
+    # capture: a re-capture days later is expected to be far from its <time>.
+    disagreement: str | None = None
+    # Set when captures of one URL are merged: the capture where the current text first
+    # appeared. None for a single capture (then it is `captured`).
+    updated: datetime | None = None
+    # A date was judged "in the future" against the clock: parse the file again next run
+    # (do not cache the judgement), since it may become plausible.
+    recheck: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """Selection rules. Every given rule must match (include) / any match excludes."""
 
@@ -153,6 +179,8 @@ class BuildReport:
     feeds: tuple[FeedResult, ...]
     failures: tuple[Failure, ...] = ()
     seconds: float = 0.0
+    files_parsed: int = 0  # files read this run; the others came from the cache
+    notices: tuple[str, ...] = ()  # one-line remarks, e.g. a cache that had to be rebuilt
 
     @property
     def skipped(self) -> tuple[Problem, ...]:

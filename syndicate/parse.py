@@ -31,8 +31,9 @@ from syndicate.clean import (
     xml_safe,
 )
 from syndicate.errors import ArticleError
-from syndicate.model import Article, Image
+from syndicate.model import Article, Entry, Image
 
+DEFAULT_ENCODINGS = ("utf-8", "gb18030", "big5")
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # no archive of web news starts before this
 DISAGREEMENT = timedelta(days=1)  # header vs <time>: more than this usually means a wrong zone
 
@@ -42,6 +43,9 @@ _SEPARATOR = re.compile(r"^\s*(?:-{3,}|={3,})\s*$")
 _CJK_DATE = re.compile(
     r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日(?:\s*(\d{1,2})[:：时](\d{1,2})(?:[:：分](\d{1,2}))?)?"
 )
+_TIME_ELEMENT = re.compile(r"<time\b([^>]*)>(.*?)(?:</time\s*>|<)", re.IGNORECASE | re.DOTALL)
+_ATTRIBUTE = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+_ANY_TAG = re.compile(r"<[^>]*>")
 _AUTHOR_SPLIT = re.compile(r"\s*(?:,|，|、|;|；|\band\b|\bAND\b|和|与)\s*")
 _LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-url")
 _ORIGINAL_LANGUAGE = (("英文", "en"), ("English", "en"), ("中文", "zh"), ("日文", "ja"))
@@ -49,25 +53,29 @@ _ORIGINAL_LANGUAGE = (("英文", "en"), ("English", "en"), ("中文", "zh"), ("�
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """What the parser made of one file: the article and the warnings about it."""
+    """A whole article and what the first pass found about its file."""
 
     article: Article
-    warnings: tuple[str, ...]
-    captured: datetime | None  # the header instant, when the header was usable
-    # Header and <time> more than a day apart. Only worth a warning for a story's first
-    # capture: a re-capture days later is expected to be far from its <time>.
-    disagreement: str | None = None
+    entry: Entry
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.entry.warnings
 
 
-def parse_article(
-    data: bytes,
-    path: str,
-    *,
-    zone: tzinfo,
-    encodings: Sequence[str] = ("utf-8", "gb18030", "big5"),
-    now: datetime,
-) -> Parsed:
-    """Parse one file. Raises ArticleError (with the reason) for a file that gives no article."""
+def parse_article(data: bytes, path: str, *, zone: tzinfo,
+                  encodings: Sequence[str] = DEFAULT_ENCODINGS, now: datetime) -> Parsed:
+    """Both passes over one file. Raises ArticleError (with the reason) for a file that
+    gives no article."""
+    entry, body = read_entry(data, path, zone=zone, encodings=encodings, now=now)
+    return Parsed(article_from(entry, body), entry)
+
+
+def read_entry(data: bytes, path: str, *, zone: tzinfo,
+               encodings: Sequence[str] = DEFAULT_ENCODINGS, now: datetime) -> tuple[Entry, str]:
+    """The first pass: decode, header, title line, dates and byline, found with regular
+    expressions rather than an HTML parser, so that indexing a large archive is cheap.
+    Returns the entry and the body HTML for `article_from`. Raises ArticleError."""
     warnings: list[str] = []
     text = decode(data, path, encodings)
     lines = xml_safe(text.lstrip("\ufeff")).replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -97,11 +105,11 @@ def parse_article(
             break
     body = "\n".join(lines[body_start:]).strip()
 
-    root = _fragment(body)
-    captured = _header_instant(header, now, warnings)
-    source_time, date_only = _source_time(root, zone)
+    captured, recheck = _header_instant(header, now, warnings)
+    source_time, date_only = _source_time(body, zone)
     if source_time is not None and not _plausible(source_time, now):
         warnings.append(f"<time> {source_time.isoformat()} is implausible; not used")
+        recheck = recheck or source_time > now
         source_time = None
     disagreement = None
     if captured is not None:
@@ -119,26 +127,37 @@ def parse_article(
     else:
         raise ArticleError(path, "no usable date: no capture-time header and no <time> value")
 
-    content = _Content(root, url)
-    updated = published
-    article = Article(
-        url=url,
-        title=title,
-        published=published,
-        updated=updated,
-        section=section_of(url),
-        authors=content.authors,
+    authors = _authors(_element_text(body, "address"))
+    entry = Entry(
+        path=path, url=url, title=title, published=published, captured=captured or published,
+        source_time=source_time, authors=authors, section=section_of(url),
+        content_hash=_hash((title, *authors, body)), warnings=tuple(warnings),
+        disagreement=disagreement, recheck=recheck,
+    )
+    return entry, body
+
+
+def article_from(entry: Entry, body: str) -> Article:
+    """The second pass: parse the body HTML into what feeds carry. Never fails; HTML that
+    is not well formed is repaired by the parser."""
+    content = _Content(_fragment(body), entry.url)
+    return Article(
+        url=entry.url,
+        title=entry.title,
+        published=entry.published,
+        updated=entry.updated or entry.captured,
+        section=entry.section,
+        authors=entry.authors,
         summary=content.summary,
         body_html=content.body_html,
         body_html_without_images=content.body_html_without_images,
         images=content.images,
-        source_time=source_time,
+        source_time=entry.source_time,
         original_url=content.original_url,
         original_lang=content.original_lang,
-        path=path,
-        content_hash=_hash(title, content),
+        path=entry.path,
+        content_hash=entry.content_hash,
     )
-    return Parsed(article, tuple(warnings), captured, disagreement)
 
 
 # --- bytes → text -------------------------------------------------------------------------
@@ -244,42 +263,56 @@ def _skip_blank(lines: list[str], index: int) -> int:
 
 # --- dates --------------------------------------------------------------------------------
 
-def _header_instant(header: str | None, now: datetime, warnings: list[str]) -> datetime | None:
+def _header_instant(header: str | None, now: datetime,
+                    warnings: list[str]) -> tuple[datetime | None, bool]:
+    """The header's instant when usable, and whether it was refused for being in the future."""
     if header is None:
-        return None
+        return None, False
     if not header.isdigit() or not 9 <= len(header) <= 13:
         warnings.append(f"capture-time header <!--{header[:40]}--> is not an epoch in ms or s; "
                         "using <time>")
-        return None
+        return None, False
     # 13 digits are milliseconds and 10 are seconds; odd lengths are read by magnitude
     # (an epoch past 1e11 is milliseconds), then judged by the plausibility check below.
     seconds = int(header) / (1000 if int(header) >= 100_000_000_000 else 1)
     instant = datetime.fromtimestamp(seconds, UTC)
     if not _plausible(instant, now):
         warnings.append(f"capture-time header {instant.isoformat()} is implausible; using <time>")
-        return None
-    return instant
+        return None, instant > now
+    return instant, False
 
 
 def _plausible(instant: datetime, now: datetime) -> bool:
     return EARLIEST <= instant <= now + timedelta(days=1)
 
 
-def _source_time(root: HtmlElement, zone: tzinfo) -> tuple[datetime | None, bool]:
+def _source_time(body: str, zone: tzinfo) -> tuple[datetime | None, bool]:
     """The <time> value as an aware datetime, and whether it is only a date."""
-    element = next(root.iter("time"), None)
-    if element is None:
+    match = _TIME_ELEMENT.search(body)
+    if match is None:
         return None, False
+    attributes = {name.lower(): value for name, *quoted in _ATTRIBUTE.findall(match.group(1))
+                  for value in ["".join(quoted)]}
     for attribute in ("datetime", "pudate"):
-        value = (element.get(attribute) or "").strip()
+        value = html.unescape(attributes.get(attribute, "")).strip()
         if value:
             parsed = _parse_time_value(value, zone)
             if parsed is not None:
                 return parsed, False
-    match = _CJK_DATE.search(element.text_content())
-    if match:
-        return _cjk(match, zone)
+    cjk = _CJK_DATE.search(_strip_tags(match.group(2)))
+    if cjk:
+        return _cjk(cjk, zone)
     return None, False
+
+
+def _element_text(body: str, tag: str) -> str:
+    """Text of the first <tag>…</tag> in the body, tags stripped and entities decoded."""
+    match = re.search(rf"<{tag}\b[^>]*>(.*?)</{tag}\s*>", body, re.IGNORECASE | re.DOTALL)
+    return _strip_tags(match.group(1)) if match else ""
+
+
+def _strip_tags(fragment: str) -> str:
+    return html.unescape(_ANY_TAG.sub(" ", fragment))
 
 
 def _parse_time_value(value: str, zone: tzinfo) -> datetime | None:
@@ -321,8 +354,6 @@ class _Content:
     def __init__(self, root: HtmlElement, url: str) -> None:
         _promote_lazy_images(root)
         _absolutize(root, url)
-        address = next(root.iter("address"), None)
-        self.authors = _authors(address.text_content() if address is not None else "")
         section = next(root.iter("section"), None)
         footer = next(root.iter("footer"), None)
         lead_figure = next((f for f in root.iter("figure") if _outside(f, section)
@@ -502,16 +533,9 @@ def _int(value: str | None) -> int | None:
     return number if number > 0 else None
 
 
-def _hash(title: str, content: _Content) -> str:
+def _hash(parts: Iterable[str]) -> str:
     digest = hashlib.sha256()
-    for part in _hash_parts(title, content):
+    for part in parts:
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
     return digest.hexdigest()[:32]
-
-
-def _hash_parts(title: str, content: _Content) -> Iterable[str]:
-    yield title
-    yield content.body_html
-    yield from content.authors
-    yield from (image.url for image in content.images)

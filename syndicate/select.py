@@ -6,53 +6,43 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 
-from syndicate.model import Article, Channel, Rules
-
-
-@dataclass(frozen=True, slots=True)
-class Capture:
-    """One file's article, with the instant it was captured (header, else publication)."""
-
-    article: Article
-    captured: datetime
-    disagreement: str | None = None  # see parse.Parsed.disagreement
+from syndicate.model import Article, Channel, Entry, Rules
 
 
 @dataclass(frozen=True, slots=True)
 class Merged:
-    articles: list[Article]
+    entries: list[Entry]  # one per URL
     warnings: list[tuple[str, str]]  # (file, message)
 
 
-def merge_captures(captures: Iterable[Capture]) -> Merged:
-    """One article per URL. The text comes from the latest capture, `published` from the
+def merge_captures(captures: Iterable[Entry]) -> Merged:
+    """One entry per URL. The text comes from the latest capture, `published` from the
     earliest, and `updated` from the capture where the final content first appeared: a
     re-capture that changed nothing does not move it, so readers are not told of an
     edit that did not happen."""
-    by_url: dict[str, list[Capture]] = {}
+    by_url: dict[str, list[Entry]] = {}
     for capture in captures:
-        by_url.setdefault(capture.article.url, []).append(capture)
-    merged: list[Article] = []
+        by_url.setdefault(capture.url, []).append(capture)
+    merged: list[Entry] = []
     warnings: list[tuple[str, str]] = []
     for group in by_url.values():
         # Same instant twice: order by path, so the result never depends on listing order.
-        group.sort(key=lambda c: (c.captured, c.article.path))
+        group.sort(key=lambda c: (c.captured, c.path))
         if group[0].disagreement:
-            warnings.append((group[0].article.path, group[0].disagreement))
-        latest = group[-1].article
+            warnings.append((group[0].path, group[0].disagreement))
+        latest = group[-1]
         first_with_final_content = len(group) - 1
         while (first_with_final_content > 0
-               and group[first_with_final_content - 1].article.content_hash == latest.content_hash):
+               and group[first_with_final_content - 1].content_hash == latest.content_hash):
             first_with_final_content -= 1
-        published = min(c.article.published for c in group)
+        published = min(c.published for c in group)
         updated = max(group[first_with_final_content].captured, published)
         merged.append(replace(latest, published=published, updated=updated))
     return Merged(merged, warnings)
 
 
-def matches(article: Article, rules: Rules) -> tuple[bool, ...]:
+def matches(article: Entry, rules: Rules) -> tuple[bool, ...]:
     """For each rule the channel gives, whether the article satisfies it."""
     results: list[bool] = []
     if rules.sections:
@@ -67,16 +57,16 @@ def matches(article: Article, rules: Rules) -> tuple[bool, ...]:
     return tuple(results)
 
 
-def wanted(article: Article, channel: Channel) -> bool:
+def wanted(article: Entry, channel: Channel) -> bool:
     return all(matches(article, channel.include)) and not any(matches(article, channel.exclude))
 
 
-def newest_first(articles: Iterable[Article]) -> list[Article]:
+def newest_first(articles: Iterable[Entry]) -> list[Entry]:
     """Newest first; the same instant is ordered by URL so the order is stable."""
     return sorted(articles, key=lambda a: (-a.published.timestamp(), a.url))
 
 
-def select(articles: Iterable[Article], channel: Channel) -> list[Article]:
+def select(articles: Iterable[Entry], channel: Channel) -> list[Entry]:
     """The channel's items: its rules, newest first, at most `limit` (after merging)."""
     return newest_first(a for a in articles if wanted(a, channel))[: channel.limit]
 

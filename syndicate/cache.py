@@ -1,0 +1,151 @@
+"""Incremental state between runs, in one SQLite file (`<site.cache>/state.sqlite`).
+
+- files: each article file's stat signature and what the first pass made of it (the
+  entry, or why it was skipped), so an unchanged file is never read again;
+- feeds: for each output file, a digest of everything that went into it and the stat
+  signature it was left with, so an unchanged feed is neither rendered nor written.
+
+The cache is only an accelerator: a build with it gives the same bytes as one without
+(`--no-cache`). A cache that is corrupt, from another version or not ours is thrown
+away and rebuilt, with a one-line notice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from syndicate.model import Entry
+
+SCHEMA = 1  # bump when the tables or the meaning of a record change
+FILE_NAME = "state.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    size: int
+    mtime_ns: int
+    entry: Entry | None  # None: the file gave no article
+    skip_reason: str = ""
+
+
+class Cache:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    def open(cls, folder: Path | None, settings: str) -> tuple[Cache, str | None]:
+        """Open (or create) the cache. `settings` fingerprints what parsing depends on
+        (time zone, encodings, syndicate's version): when it differs, the file records are
+        dropped. Returns the cache and a notice when it had to be rebuilt. With no folder,
+        an in-memory cache that is forgotten after the run (--no-cache)."""
+        if folder is None:
+            return cls(_connect(":memory:", settings)), None
+        path = folder / FILE_NAME
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return cls(_connect(str(path), settings)), None
+        except sqlite3.DatabaseError as e:
+            reason = str(e)
+        except _OtherVersion as e:
+            reason = str(e)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        notice = f"{path}: cache unusable ({reason}); rebuilt from the archive"
+        return cls(_connect(str(path), settings)), notice
+
+    # --- files ---------------------------------------------------------------------------
+
+    def files(self) -> dict[str, FileRecord]:
+        records: dict[str, FileRecord] = {}
+        for path, size, mtime_ns, record in self._db.execute(
+                "SELECT path, size, mtime_ns, record FROM files"):
+            data = json.loads(record)
+            entry = _entry_from(data["entry"]) if "entry" in data else None
+            records[path] = FileRecord(size, mtime_ns, entry, data.get("skip", ""))
+        return records
+
+    def put_file(self, path: str, record: FileRecord) -> None:
+        data = ({"entry": _entry_to(record.entry)} if record.entry is not None
+                else {"skip": record.skip_reason})
+        self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
+                         (path, record.size, record.mtime_ns, json.dumps(data, ensure_ascii=False)))
+
+    def forget_files(self, paths: list[str]) -> None:
+        self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+
+    # --- feeds ---------------------------------------------------------------------------
+
+    def feed(self, name: str) -> tuple[str, int, int, int] | None:
+        """(digest, size, mtime_ns, items dropped for size) of the feed as last written."""
+        row = self._db.execute("SELECT digest, size, mtime_ns, dropped FROM feeds WHERE name = ?",
+                               (name,)).fetchone()
+        return (str(row[0]), int(row[1]), int(row[2]), int(row[3])) if row else None
+
+    def put_feed(self, name: str, digest: str, size: int, mtime_ns: int, dropped: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO feeds VALUES (?, ?, ?, ?, ?)",
+                         (name, digest, size, mtime_ns, dropped))
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _OtherVersion(Exception):
+    pass
+
+
+def _connect(target: str, settings: str) -> sqlite3.Connection:
+    db = sqlite3.connect(target)
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if version is None and tables - {"meta"}:
+            raise _OtherVersion("not a syndicate cache")
+        if version is not None and version[0] != str(SCHEMA):
+            raise _OtherVersion(f"schema {version[0]}, this syndicate uses {SCHEMA}")
+        db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
+                   "mtime_ns INTEGER, record TEXT)")
+        db.execute("CREATE TABLE IF NOT EXISTS feeds (name TEXT PRIMARY KEY, digest TEXT, "
+                   "size INTEGER, mtime_ns INTEGER, dropped INTEGER)")
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+        known = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
+        if known is None or known[0] != settings:
+            db.execute("DELETE FROM files")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('settings', ?)", (settings,))
+        db.commit()
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _entry_to(entry: Entry) -> dict[str, Any]:
+    return {
+        "path": entry.path, "url": entry.url, "title": entry.title,
+        "published": entry.published.isoformat(), "captured": entry.captured.isoformat(),
+        "source_time": entry.source_time.isoformat() if entry.source_time else None,
+        "authors": list(entry.authors), "section": entry.section,
+        "content_hash": entry.content_hash, "warnings": list(entry.warnings),
+        "disagreement": entry.disagreement,
+    }
+
+
+def _entry_from(data: dict[str, Any]) -> Entry:
+    return Entry(
+        path=data["path"], url=data["url"], title=data["title"],
+        published=datetime.fromisoformat(data["published"]),
+        captured=datetime.fromisoformat(data["captured"]),
+        source_time=datetime.fromisoformat(data["source_time"]) if data["source_time"] else None,
+        authors=tuple(data["authors"]), section=data["section"],
+        content_hash=data["content_hash"], warnings=tuple(data["warnings"]),
+        disagreement=data["disagreement"],
+    )

@@ -1,0 +1,158 @@
+"""The archive as entries: find the article files, and run the parser's first pass on
+each file the cache does not already know, in parallel on every core."""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing import get_context
+
+from syndicate import __version__
+from syndicate.cache import Cache, FileRecord
+from syndicate.errors import ArticleError, OutputError
+from syndicate.model import Config, Entry, Problem
+from syndicate.parse import read_entry
+
+# Files that are plainly not articles are passed over without a word; anything else that
+# fails to parse is named in the report, since it may be an article that broke.
+NOT_ARTICLES = {
+    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg", ".bmp", ".ico", ".tif",
+    ".tiff", ".heic", ".mp3", ".mp4", ".m4a", ".mov", ".webm", ".pdf", ".zip", ".gz",
+    ".tgz", ".bz2", ".xz", ".7z", ".tar", ".md", ".rst", ".json", ".yaml", ".yml",
+    ".toml", ".ini", ".cfg", ".csv", ".tsv", ".log", ".css", ".js", ".py", ".sh", ".db",
+    ".sqlite", ".xml", ".atom", ".opml", ".html", ".htm", ".doc", ".docx", ".xls", ".xlsx",
+}
+# Below this many files to read, starting worker processes costs more than it saves.
+PARALLEL_MIN = 200
+CHUNK = 64
+
+Progress = Callable[[int, int], None]  # (files read, files to read)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveIndex:
+    files: int  # candidate files seen
+    parsed: int  # files read this run (the rest came from the cache)
+    entries: tuple[Entry, ...]  # one per good file, in path order
+    problems: tuple[Problem, ...]  # skipped files and warnings, in path order
+
+
+def parse_settings(config: Config) -> str:
+    """What a file's entry depends on besides its bytes; a change invalidates the cache."""
+    return f"{__version__}|{config.site.timezone}|{','.join(config.site.encodings)}"
+
+
+def scan(config: Config) -> Iterator[tuple[str, os.stat_result]]:
+    """(path relative to the source, stat) for every candidate article file, in a stable
+    order. Dotfiles and dot-folders, non-article extensions, and the output and cache
+    folders (when they live inside the source) are passed over."""
+    site = config.site
+    skip = {str(site.output), str(site.cache)}
+    root = str(site.source)
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                found = sorted(listing, key=lambda e: e.name)
+        except OSError:
+            continue
+        subfolders = []
+        for item in found:
+            if item.name.startswith("."):
+                continue
+            if item.is_dir(follow_symlinks=False):
+                if item.path not in skip:
+                    subfolders.append(item.path)
+            elif os.path.splitext(item.name)[1].lower() not in NOT_ARTICLES:
+                try:
+                    yield os.path.relpath(item.path, root).replace(os.sep, "/"), item.stat()
+                except OSError:
+                    continue
+        stack.extend(reversed(subfolders))
+
+
+def index_archive(config: Config, cache: Cache, now: datetime,
+                  progress: Progress | None = None) -> ArchiveIndex:
+    site = config.site
+    if not site.source.is_dir():
+        raise OutputError(str(site.source), "the source folder does not exist or is not a "
+                          "folder (unmounted disk?); feeds left as they are")
+    known = cache.files()
+    records: dict[str, FileRecord] = {}
+    todo: list[tuple[str, int, int]] = []
+    for path, stat in scan(config):
+        record = known.pop(path, None)
+        if record is not None and (record.size, record.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            records[path] = record
+        else:
+            todo.append((path, stat.st_size, stat.st_mtime_ns))
+    cache.forget_files(list(known))  # deleted or renamed since the last run
+
+    for path, record, recheck in _first_pass(config, todo, now, progress):
+        records[path] = record
+        if not recheck:
+            cache.put_file(path, record)
+
+    entries: list[Entry] = []
+    problems: list[Problem] = []
+    for path in sorted(records):
+        record = records[path]
+        shown = str(site.source / path)
+        if record.entry is None:
+            problems.append(Problem(shown, record.skip_reason, skipped=True))
+        else:
+            entries.append(record.entry)
+            problems.extend(Problem(shown, w, skipped=False) for w in record.entry.warnings)
+    return ArchiveIndex(len(records), len(todo), tuple(entries), tuple(problems))
+
+
+def _first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: datetime,
+                progress: Progress | None) -> Iterator[tuple[str, FileRecord, bool]]:
+    site = config.site
+    jobs = [(str(site.source), site.timezone, site.encodings, now, todo[i:i + CHUNK])
+            for i in range(0, len(todo), CHUNK)]
+    workers = min(os.cpu_count() or 1, 8)
+    done = 0
+    if len(todo) < PARALLEL_MIN or workers == 1:
+        results: Iterator[list[tuple[str, FileRecord, bool]]] = map(_read_chunk, jobs)
+        for chunk in results:
+            done += len(chunk)
+            if progress:
+                progress(done, len(todo))
+            yield from chunk
+        return
+    # fork: workers inherit the loaded modules, so they start in milliseconds.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+        for chunk in pool.map(_read_chunk, jobs):
+            done += len(chunk)
+            if progress:
+                progress(done, len(todo))
+            yield from chunk
+
+
+def _read_chunk(job: tuple[str, str, Sequence[str], datetime, Sequence[tuple[str, int, int]]]
+                ) -> list[tuple[str, FileRecord, bool]]:
+    """Worker: the first pass over a few files. Returns (path, record, recheck), where
+    recheck marks an entry judged against the clock (a date 'in the future'), which must
+    not be cached: it may become plausible later."""
+    source, timezone, encodings, now, files = job
+    zone = zoneinfo.ZoneInfo(timezone)
+    out: list[tuple[str, FileRecord, bool]] = []
+    for path, size, mtime_ns in files:
+        try:
+            with open(os.path.join(source, path), "rb") as handle:
+                data = handle.read()
+            entry, _body = read_entry(data, path, zone=zone, encodings=encodings, now=now)
+        except ArticleError as e:
+            out.append((path, FileRecord(size, mtime_ns, None, e.reason), False))
+        except OSError as e:
+            out.append((path, FileRecord(size, mtime_ns, None, f"cannot read: {e.strerror or e}"),
+                        True))
+        else:
+            out.append((path, FileRecord(size, mtime_ns, entry), entry.recheck))
+    return out
