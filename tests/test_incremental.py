@@ -1,0 +1,168 @@
+"""The cache only saves work: after every kind of change (edit, add, delete, rename, config,
+a corrupt or foreign cache) a cached build gives exactly the bytes of a --no-cache build,
+and a run with nothing changed reads no file and writes nothing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SEED, make_articles, run_cli, tree_bytes, write_config
+
+CHANNELS = {
+    "all": {"title": "All", "link": "https://cn.nytimes.com/", "limit": 20},
+    "world": {"title": "World", "link": "https://cn.nytimes.com/world/",
+              "include": {"section": "world"}},
+    "business": {"title": "Business", "link": "https://cn.nytimes.com/business/",
+                 "include": {"section": "business"}, "images": "enclosure"},
+}
+
+
+@pytest.fixture
+def site_dir(tmp_path: Path) -> Path:
+    make_articles(tmp_path / "articles", 60)
+    write_config(tmp_path, CHANNELS)
+    first = run_cli("build", "-v", "-c", str(tmp_path / "config.yaml"))
+    assert first.code == 0, first.err
+    assert "(60 read)" in first.out
+    return tmp_path
+
+
+def _same_as_uncached(folder: Path) -> None:
+    """Build with the cache, then compare with a --no-cache build into another folder."""
+    cached = run_cli("build", "-v", "-c", str(folder / "config.yaml"))
+    assert cached.code == 0, cached.err
+    config = (folder / "config.yaml").read_text(encoding="utf-8")
+    (folder / "uncached.yaml").write_text(
+        config.replace("output: feeds", "output: uncached"), encoding="utf-8")
+    uncached = run_cli("build", "--no-cache", "-c", str(folder / "uncached.yaml"))
+    assert uncached.code == 0, uncached.err
+    assert tree_bytes(folder / "feeds") == tree_bytes(folder / "uncached")
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (folder / "feeds").iterdir()}
+
+
+def test_warm_run_reads_nothing_and_writes_nothing(site_dir: Path) -> None:
+    before = _mtimes(site_dir)
+    warm = run_cli("build", "-v", "-c", str(site_dir / "config.yaml"))
+    assert warm.code == 0
+    assert "(0 read)" in warm.out and " 0 written, 9 unchanged" in warm.out
+    assert _mtimes(site_dir) == before
+
+
+def test_new_article_rerenders_only_the_channels_it_reaches(site_dir: Path) -> None:
+    before = _mtimes(site_dir)
+    make_articles(site_dir / "articles", 1, start=60)  # story 60: section "world"
+    result = run_cli("build", "-v", "-c", str(site_dir / "config.yaml"))
+    assert "(1 read)" in result.out and " 6 written, 3 unchanged" in result.out
+    after = _mtimes(site_dir)
+    changed = sorted(n for n in after if after[n] != before[n])
+    assert changed == sorted(n for n in after if n.startswith(("all.", "world.")))
+    _same_as_uncached(site_dir)
+
+
+def _edit(folder: Path) -> None:
+    path = folder / "articles" / "000059.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace("第一段", "改写后的第一段"), encoding="utf-8")
+
+
+def _add(folder: Path) -> None:
+    make_articles(folder / "articles", 5, start=100)
+
+
+def _delete(folder: Path) -> None:
+    (folder / "articles" / "000058.txt").unlink()
+
+
+def _rename(folder: Path) -> None:
+    (folder / "articles" / "000057.txt").rename(folder / "articles" / "renamed.txt")
+
+
+def _recapture(folder: Path) -> None:
+    """The same story captured again later with new text: one item, updated moves."""
+    original = (folder / "articles" / "000056.txt").read_text(encoding="utf-8")
+    header = int(original[4:17]) + 86_400_000
+    again = f"<!--{header}-->" + original[20:].replace("第二段", "更正后的第二段")
+    (folder / "articles" / "000056-again.txt").write_text(again, encoding="utf-8")
+
+
+def _config(folder: Path) -> None:
+    channels = {**CHANNELS, "world": {**CHANNELS["world"], "limit": 3, "content": "summary"}}
+    write_config(folder, channels)
+
+
+def _timezone(folder: Path) -> None:
+    write_config(folder, CHANNELS, timezone="UTC")
+
+
+def _broken_file(folder: Path) -> None:
+    (folder / "articles" / "broken.txt").write_bytes(b"\x00\x01binary")
+
+
+@pytest.mark.parametrize("change", [_edit, _add, _delete, _rename, _recapture, _config,
+                                    _timezone, _broken_file], ids=lambda f: f.__name__[1:])
+def test_cached_build_equals_uncached_after(site_dir: Path, change: Callable[[Path], None]) -> None:
+    change(site_dir)
+    _same_as_uncached(site_dir)
+
+
+def test_recaptured_story_is_one_item_with_new_updated(site_dir: Path) -> None:
+    _recapture(site_dir)
+    assert run_cli("build", "-c", str(site_dir / "config.yaml")).code == 0
+    items = json.loads((site_dir / "feeds" / "all.json").read_text(encoding="utf-8"))["items"]
+    [item] = [i for i in items if i["id"].endswith("/story-56/")]
+    assert item["date_modified"] > item["date_published"]
+    assert "更正后的第二段" in item["content_html"]
+
+
+def test_deleted_feed_file_is_written_again(site_dir: Path) -> None:
+    (site_dir / "feeds" / "world.xml").unlink()
+    assert run_cli("build", "-c", str(site_dir / "config.yaml")).code == 0
+    assert (site_dir / "feeds" / "world.xml").exists()
+    _same_as_uncached(site_dir)
+
+
+def test_hand_edited_feed_file_is_repaired(site_dir: Path) -> None:
+    (site_dir / "feeds" / "world.json").write_text("{}", encoding="utf-8")
+    assert run_cli("build", "-c", str(site_dir / "config.yaml")).code == 0
+    _same_as_uncached(site_dir)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "foreign", "other-version"])
+def test_unusable_cache_is_rebuilt_with_a_notice(site_dir: Path, damage: str) -> None:
+    state = site_dir / ".syndicate" / "state.sqlite"
+    if damage == "garbage":
+        state.write_bytes(b"this is not a database" * 100)
+    else:
+        state.unlink()
+        db = sqlite3.connect(state)
+        if damage == "foreign":
+            db.execute("CREATE TABLE photos (id INTEGER)")
+        else:
+            db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+            db.execute("INSERT INTO meta VALUES ('schema', '999')")
+        db.commit()
+        db.close()
+    _edit(site_dir)
+    result = run_cli("build", "-v", "-c", str(site_dir / "config.yaml"))
+    assert result.code == 0
+    [notice] = [line for line in result.err.splitlines() if "cache unusable" in line]
+    assert "rebuilt" in notice and "Traceback" not in result.err
+    _same_as_uncached(site_dir)
+    assert "(0 read)" in run_cli("build", "-v", "-c", str(site_dir / "config.yaml")).out
+
+
+def test_parallel_first_pass_equals_sequential(tmp_path: Path) -> None:
+    """Enough files to use worker processes (see index.PARALLEL_MIN)."""
+    make_articles(tmp_path / "articles", 450)
+    (tmp_path / "articles" / "seed.txt").write_bytes(SEED.read_bytes())
+    write_config(tmp_path, CHANNELS)
+    result = run_cli("build", "-v", "-c", str(tmp_path / "config.yaml"))
+    assert "(451 read)" in result.out
+    _same_as_uncached(tmp_path)
