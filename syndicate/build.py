@@ -34,7 +34,7 @@ from syndicate.model import (
 from syndicate.output import build_lock, remove_leftovers, write_if_changed
 from syndicate.parse import article_from, read_entry
 from syndicate.render import RENDERERS
-from syndicate.select import fit_budget, merge_captures, select
+from syndicate.select import fit_budget, merge_captures, newest_first, select
 
 
 def render_feed(config: Config, channel: Channel, fmt: Format,
@@ -106,6 +106,7 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
     try:
         index = index_archive(config, cache, now, progress)
         merged = merge_captures(index.entries)
+        ordered = newest_first(merged.entries)
         problems = list(index.problems)
         problems.extend(Problem(str(site.source / path), message, skipped=False)
                         for path, message in merged.warnings)
@@ -113,7 +114,7 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
         results: list[FeedResult] = []
         failures: list[Failure] = []
         for channel in config.channels:
-            chosen = select(merged.entries, channel)
+            chosen = select(ordered, channel)
             for fmt in channel.formats:
                 name = f"{channel.id}{FILE_SUFFIX[fmt]}"
                 path = site.output / name

@@ -13,7 +13,6 @@ away and rebuilt, with a one-line notice.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +21,7 @@ from typing import Any
 
 from syndicate.model import Entry
 
-SCHEMA = 1  # bump when the tables or the meaning of a record change
+SCHEMA = 2  # bump when the tables or the meaning of a record change
 FILE_NAME = "state.sqlite"
 
 
@@ -63,18 +62,16 @@ class Cache:
 
     def files(self) -> dict[str, FileRecord]:
         records: dict[str, FileRecord] = {}
-        for path, size, mtime_ns, record in self._db.execute(
-                "SELECT path, size, mtime_ns, record FROM files"):
-            data = json.loads(record)
-            entry = _entry_from(data["entry"]) if "entry" in data else None
-            records[path] = FileRecord(size, mtime_ns, entry, data.get("skip", ""))
+        for row in self._db.execute(f"SELECT {_FILE_COLUMNS} FROM files"):
+            path, size, mtime_ns, skip = row[:4]
+            records[path] = FileRecord(size, mtime_ns, None if skip is not None else _entry_from(row),
+                                       skip or "")
         return records
 
-    def put_file(self, path: str, record: FileRecord) -> None:
-        data = ({"entry": _entry_to(record.entry)} if record.entry is not None
-                else {"skip": record.skip_reason})
-        self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
-                         (path, record.size, record.mtime_ns, json.dumps(data, ensure_ascii=False)))
+    def put_files(self, records: list[tuple[str, FileRecord]]) -> None:
+        self._db.executemany(
+            f"INSERT OR REPLACE INTO files ({_FILE_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+            [_file_row(path, record) for path, record in records])
 
     def forget_files(self, paths: list[str]) -> None:
         self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
@@ -113,7 +110,9 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
         if version is not None and version[0] != str(SCHEMA):
             raise _OtherVersion(f"schema {version[0]}, this syndicate uses {SCHEMA}")
         db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
-                   "mtime_ns INTEGER, record TEXT)")
+                   "mtime_ns INTEGER, skip TEXT, url TEXT, title TEXT, published TEXT, "
+                   "captured TEXT, source_time TEXT, authors TEXT, section TEXT, "
+                   "content_hash TEXT, warnings TEXT, disagreement TEXT)")
         db.execute("CREATE TABLE IF NOT EXISTS feeds (name TEXT PRIMARY KEY, digest TEXT, "
                    "size INTEGER, mtime_ns INTEGER, dropped INTEGER)")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
@@ -128,24 +127,33 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
     return db
 
 
-def _entry_to(entry: Entry) -> dict[str, Any]:
-    return {
-        "path": entry.path, "url": entry.url, "title": entry.title,
-        "published": entry.published.isoformat(), "captured": entry.captured.isoformat(),
-        "source_time": entry.source_time.isoformat() if entry.source_time else None,
-        "authors": list(entry.authors), "section": entry.section,
-        "content_hash": entry.content_hash, "warnings": list(entry.warnings),
-        "disagreement": entry.disagreement,
-    }
+# Lists are stored joined by U+001F, which the parser never lets into text.
+_SEP = "\x1f"
+_FILE_COLUMNS = ("path, size, mtime_ns, skip, url, title, published, captured, source_time, "
+                 "authors, section, content_hash, warnings, disagreement")
 
 
-def _entry_from(data: dict[str, Any]) -> Entry:
+def _file_row(path: str, record: FileRecord) -> tuple[object, ...]:
+    entry = record.entry
+    if entry is None:
+        return (path, record.size, record.mtime_ns, record.skip_reason, *([None] * 10))
+    return (path, record.size, record.mtime_ns, None, entry.url, entry.title,
+            entry.published.isoformat(), entry.captured.isoformat(),
+            entry.source_time.isoformat() if entry.source_time else None,
+            _SEP.join(entry.authors), entry.section, entry.content_hash,
+            _SEP.join(entry.warnings), entry.disagreement)
+
+
+def _entry_from(row: tuple[Any, ...]) -> Entry:
+    (path, _size, _mtime, _skip, url, title, published, captured, source_time, authors,
+     section, content_hash, warnings, disagreement) = row
     return Entry(
-        path=data["path"], url=data["url"], title=data["title"],
-        published=datetime.fromisoformat(data["published"]),
-        captured=datetime.fromisoformat(data["captured"]),
-        source_time=datetime.fromisoformat(data["source_time"]) if data["source_time"] else None,
-        authors=tuple(data["authors"]), section=data["section"],
-        content_hash=data["content_hash"], warnings=tuple(data["warnings"]),
-        disagreement=data["disagreement"],
+        path=path, url=url, title=title,
+        published=datetime.fromisoformat(published),
+        captured=datetime.fromisoformat(captured),
+        source_time=datetime.fromisoformat(source_time) if source_time else None,
+        authors=tuple(authors.split(_SEP)) if authors else (),
+        section=section, content_hash=content_hash,
+        warnings=tuple(warnings.split(_SEP)) if warnings else (),
+        disagreement=disagreement,
     )

@@ -18,7 +18,7 @@ _XML_ILLEGAL = re.compile(
 _SPACES = re.compile(r"\s+")
 # Query parameters that only track a click; dropping them keeps one guid per story.
 _TRACKING_PARAMS = re.compile(
-    r"^(utm_[a-z]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|_ga|yclid|ref_src|smid|smtyp)$",
+    r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|_ga|yclid|ref_src|smid|smtyp)$",
     re.IGNORECASE,
 )
 _MIME_BY_EXTENSION = {

@@ -53,6 +53,7 @@ def scan(config: Config) -> Iterator[tuple[str, os.stat_result]]:
     site = config.site
     skip = {str(site.output), str(site.cache)}
     root = str(site.source)
+    prefix = len(root) + 1
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -70,7 +71,7 @@ def scan(config: Config) -> Iterator[tuple[str, os.stat_result]]:
                     subfolders.append(item.path)
             elif os.path.splitext(item.name)[1].lower() not in NOT_ARTICLES:
                 try:
-                    yield os.path.relpath(item.path, root).replace(os.sep, "/"), item.stat()
+                    yield item.path[prefix:], item.stat()
                 except OSError:
                     continue
         stack.extend(reversed(subfolders))
@@ -93,10 +94,12 @@ def index_archive(config: Config, cache: Cache, now: datetime,
             todo.append((path, stat.st_size, stat.st_mtime_ns))
     cache.forget_files(list(known))  # deleted or renamed since the last run
 
+    fresh: list[tuple[str, FileRecord]] = []
     for path, record, recheck in _first_pass(config, todo, now, progress):
         records[path] = record
         if not recheck:
-            cache.put_file(path, record)
+            fresh.append((path, record))
+    cache.put_files(fresh)
 
     entries: list[Entry] = []
     problems: list[Problem] = []

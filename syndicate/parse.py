@@ -250,8 +250,11 @@ def _detect(data: bytes) -> str | None:
     return text
 
 
+_CONTROL_BYTES = bytes(b for b in range(0x20) if b not in (0x09, 0x0A, 0x0C, 0x0D, 0x1B))
+
+
 def _control_ratio(sample: bytes) -> float:
-    controls = sum(1 for b in sample if b < 0x20 and b not in (0x09, 0x0A, 0x0D, 0x0C, 0x1B))
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     return controls / max(1, len(sample))
 
 

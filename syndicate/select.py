@@ -66,9 +66,18 @@ def newest_first(articles: Iterable[Entry]) -> list[Entry]:
     return sorted(articles, key=lambda a: (-a.published.timestamp(), a.url))
 
 
-def select(articles: Iterable[Entry], channel: Channel) -> list[Entry]:
-    """The channel's items: its rules, newest first, at most `limit` (after merging)."""
-    return newest_first(a for a in articles if wanted(a, channel))[: channel.limit]
+def select(ordered: Sequence[Entry], channel: Channel) -> list[Entry]:
+    """The channel's items: its rules, newest first, at most `limit` (after merging).
+
+    `ordered` must already be newest_first: the whole archive is sorted once per build,
+    and each channel stops reading as soon as it has its `limit`."""
+    chosen: list[Entry] = []
+    for entry in ordered:
+        if wanted(entry, channel):
+            chosen.append(entry)
+            if len(chosen) == channel.limit:
+                break
+    return chosen
 
 
 def fit_budget(

@@ -177,17 +177,25 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return Built(root, build_site(root))
 
 
+@dataclass
+class Checked:
+    """`syndicate check` and `check --strict` on a site that was never built."""
+
+    root: Path
+    run: Run
+    strict: Run
+    before: dict[str, tuple[bytes, int]]  # snapshot of the site folder before both
+
+
 @pytest.fixture(scope="module")
-def checked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Run, Run, dict[str, Any]]:
-    """`syndicate check` and `check --strict` on a site that was never built, with a
-    snapshot of the whole site folder taken before them."""
+def checked(tmp_path_factory: pytest.TempPathFactory) -> Checked:
     root = tmp_path_factory.mktemp("messy-check")
     make_archive(root)
     config = write_config(root, CHANNELS, timezone="Asia/Shanghai")
     before = snapshot(root)
-    plain = run_cli("check", "-c", str(config), cwd=root)
+    run = run_cli("check", "-c", str(config), cwd=root)
     strict = run_cli("check", "--strict", "-c", str(config), cwd=root)
-    return root, plain, strict, before
+    return Checked(root, run, strict, before)
 
 
 # --- the build as a whole ---------------------------------------------------------------
@@ -310,11 +318,9 @@ def test_skipped_file_named_with_reason(built: Built, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", IGNORED)
-def test_ignored_file_not_mentioned(built: Built, checked: tuple[Path, Run, Run, Any],
-                                    name: str) -> None:
-    _, check, _, _ = checked
+def test_ignored_file_not_mentioned(built: Built, checked: Checked, name: str) -> None:
     assert name not in built.run.err
-    assert name not in check.err
+    assert name not in checked.run.err
 
 
 @pytest.mark.parametrize("name", MERGED)
@@ -355,7 +361,7 @@ def decoded_strings(path: Path) -> Iterator[str]:
     root = lxml.etree.fromstring(path.read_bytes(), lxml.etree.XMLParser(huge_tree=True))
     for element in root.iter():
         yield from (element.text or "", element.tail or "")
-        yield from element.attrib.values()
+        yield from map(str, element.attrib.values())
 
 
 def active_markup(fragment: str) -> list[str]:
@@ -391,31 +397,36 @@ def test_no_active_content(built: Built, channel: str, fmt: str) -> None:
 
 # --- syndicate check --------------------------------------------------------------------
 
-def test_check_exits_0_and_writes_nothing(checked: tuple[Path, Run, Run, Any]) -> None:
-    root, check, _, before = checked
-    assert check.code == 0, check.err
-    assert not (root / "feeds").exists()
-    assert not (root / ".syndicate").exists()
-    assert snapshot(root) == before
+def test_check_exits_0_and_writes_nothing(checked: Checked) -> None:
+    assert checked.run.code == 0, checked.run.err
+    assert not (checked.root / "feeds").exists()
+    assert not (checked.root / ".syndicate").exists()
+    assert snapshot(checked.root) == checked.before
 
 
-def test_check_strict_exits_1(checked: tuple[Path, Run, Run, Any]) -> None:
-    root, _, strict, before = checked
-    assert strict.code == 1, strict.err
-    assert snapshot(root) == before
+def test_check_strict_exits_1(checked: Checked) -> None:
+    assert checked.strict.code == 1, checked.strict.err
+    assert snapshot(checked.root) == checked.before
 
 
-def test_check_reports_what_build_reports(built: Built, checked: tuple[Path, Run, Run, Any]) -> None:
-    _, check, _, _ = checked
-    assert sorted(check.err.splitlines()) == sorted(built.run.err.splitlines())
+def test_check_reports_what_build_reports(built: Built, checked: Checked) -> None:
+    assert sorted(checked.run.err.splitlines()) == sorted(built.run.err.splitlines())
 
 
 @pytest.mark.parametrize("name", SKIPPED)
-def test_check_names_skipped_file_once(checked: tuple[Path, Run, Run, Any], name: str) -> None:
-    root, check, _, _ = checked
-    lines = lines_about(check.err, root, name)
+def test_check_names_skipped_file_once(checked: Checked, name: str) -> None:
+    lines = lines_about(checked.run.err, checked.root, name)
     assert len(lines) == 1, lines
     assert CASES[name]["reason"].lower() in lines[0].lower()
+
+
+def test_check_one_line_per_problem_file(checked: Checked) -> None:
+    err = checked.run.err
+    assert err.strip(), "check reported no problems at all"
+    named = {name: lines_about(err, checked.root, name) for name in CASES}
+    about_some_file = [line for lines in named.values() for line in lines]
+    assert sorted(about_some_file) == sorted(err.splitlines()), "lines naming no file"
+    assert {name: len(lines) for name, lines in named.items() if len(lines) > 1} == {}
 
 
 def test_check_leaves_built_feeds_alone(built: Built) -> None:

@@ -17,20 +17,21 @@ import re
 import string
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import feedparser
+import lxml.html
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from syndicate.clean import normalize_url
-from syndicate.model import Channel, Site
+from syndicate.model import FORMATS, Channel, Format, Site
 from syndicate.parse import parse_article
 from syndicate.render import RENDERERS
 
-FORMATS = ("rss", "atom", "json")
 ZONE = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 URL = "https://cn.nytimes.com/world/20240516/property-test/"
@@ -38,8 +39,7 @@ SITE = Site(title="Properties", base_url="https://feeds.example.org/", source=Pa
             output=Path("/unused/out"), cache=Path("/unused/cache"), timezone="Asia/Shanghai")
 CHANNEL = Channel(id="props", title="Properties", link="https://cn.nytimes.com/",
                   description="property tests", images="both")
-SETTINGS = settings(max_examples=150, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+SETTINGS = settings(max_examples=150, deadline=None)
 
 # --- what the reader must get back (written from the specs, not from syndicate.clean) --
 
@@ -74,6 +74,19 @@ def expected_summary(paragraphs: list[str]) -> str:
     return next((p for p in (folded(text_only(p)) for p in paragraphs) if p), "")
 
 
+def as_read(fmt: Format, text: str) -> str:
+    """What the client shows for `text`. feedparser "repairs" any text whose Latin-1
+    encoding is valid UTF-8, taking it for double-encoded ('Â¡' becomes '¡'; feedparser
+    mixin.py). syndicate writes the right bytes (the JSON rendering, read with plain json,
+    proves it), so for RSS and Atom the expectation is put through the same repair."""
+    if fmt == "json":
+        return text
+    try:
+        return text.encode("iso-8859-1").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
 # --- the article file ------------------------------------------------------------------
 
 # Long, plain, after the body: a file whose first 8 KiB are more than 5% control bytes, or
@@ -96,7 +109,7 @@ def article_file(title: str, paragraphs: list[str]) -> bytes:
     ).encode()
 
 
-def read_back(title: str, paragraphs: list[str], fmt: str) -> tuple[str, str]:
+def read_back(title: str, paragraphs: list[str], fmt: Format) -> tuple[str, str]:
     """(title, summary) as a client reads them from the rendered feed."""
     article = parse_article(article_file(title, paragraphs), "property.txt", zone=ZONE,
                             now=NOW).article
@@ -107,7 +120,20 @@ def read_back(title: str, paragraphs: list[str], fmt: str) -> tuple[str, str]:
     parsed = feedparser.parse(data)
     assert not parsed.bozo, parsed.get("bozo_exception")
     [entry] = parsed.entries
-    return entry.title, entry.get("summary", "")
+    return shown(entry.title_detail), shown(entry.get("summary_detail"))
+
+
+def shown(detail: Any) -> str:
+    """The text a reader shows for one of feedparser's values. feedparser says how it took
+    the element (RSS <description> is HTML, by the RSS spec and every reader); HTML is
+    shown as its text, so a feed that HTML-escapes plain text reads back as that text."""
+    if detail is None:
+        return ""
+    if detail.type not in ("text/html", "application/xhtml+xml"):
+        return str(detail.value)
+    if not detail.value.strip():
+        return ""
+    return folded(lxml.html.fragment_fromstring(detail.value, create_parent="div").text_content())
 
 
 # --- strategies --------------------------------------------------------------------------
@@ -115,8 +141,8 @@ def read_back(title: str, paragraphs: list[str], fmt: str) -> tuple[str, str]:
 # What scraped text throws at us, beyond what st.characters() draws often: characters XML
 # forbids or discourages, odd whitespace, and the characters of markup and references.
 # NUL is left out: it marks a file as binary (see PADDING). Lone surrogates are left out
-# (st.characters never draws them): a UTF-8 file cannot hold one; the only way one could
-# appear is a reference like '&#xD800;', which html.unescape turns into U+FFFD.
+# too: a UTF-8 file cannot hold one, so they never reach the parser; the only way to
+# write one is a reference like '&#xD800;', which decodes to U+FFFD (an example below).
 HOSTILE_CHARS = [
     "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f", "\x85", "\x9f", "\ufffe", "\uffff",
     "\t", "\xa0", "\u2028", "\u3000", "\ufeff", "<", ">", "&", ";", "#", "[", "]", "(", ")",
@@ -127,7 +153,7 @@ HOSTILE_CHUNKS = [
     "]]>", "<!--", "-->", "<![CDATA[", "](https://example.org/x)", "利率<3%", "R&D", "😀", "עברית",
 ]
 hostile_text = st.lists(
-    st.one_of(st.text(st.one_of(st.characters(exclude_characters="\x00"),
+    st.one_of(st.text(st.one_of(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]),
                                 st.sampled_from(HOSTILE_CHARS)), max_size=12),
               st.sampled_from(HOSTILE_CHUNKS)),
     max_size=6,
@@ -148,11 +174,11 @@ LINE_BREAKS = ("\n", "\r")
 @example(title="ends like a link](https://example.org/a)")
 @example(title="城市供水系统 \x01升级 \x08引发 \x0b居民 \x1b关注\ufffe")
 @example(title="&lt;script&gt;alert(1)&lt;/script&gt; &#xD800; &#1;")
-def test_title_round_trips(fmt: str, title: str) -> None:
+def test_title_round_trips(fmt: Format, title: str) -> None:
     assume(not any(brk in title for brk in LINE_BREAKS))
     expected = expected_title(title)
-    assume(expected)  # a title that cleans to nothing is skipped by design (tested elsewhere)
-    assert read_back(title, ["lead"], fmt)[0] == expected
+    assume(expected)  # a title that cleans to nothing makes the file a skipped one
+    assert read_back(title, ["lead"], fmt)[0] == as_read(fmt, expected)
 
 
 # Titles built from known parts, so the expectation needs no tag or entity parsing:
@@ -170,34 +196,34 @@ referenced = st.characters(exclude_categories=("Cs", "Cc")).filter(
 
 @st.composite
 def marked_up_title(draw: st.DrawFn) -> tuple[str, str]:
-    raw, shown = [], []
+    raw, visible = [], []
     for kind in draw(st.lists(st.sampled_from(["text", "tag", "ref", "lt"]), min_size=1,
                               max_size=8)):
         if kind == "text":
             text = draw(st.text(plain_chars, min_size=1, max_size=8))
             raw.append(text)
-            shown.append(text)
+            visible.append(text)
         elif kind == "tag":
             raw.append(draw(tags))
         elif kind == "ref":
             char = draw(referenced)
             form = draw(st.sampled_from(["&#{};", "&#x{:x};", "&#X{:X};"]))
             raw.append(form.format(ord(char)))
-            shown.append(char)
+            visible.append(char)
         else:  # a '<' that starts no tag
             text = draw(st.sampled_from(["<3%", "< 5", "<=", "<"]))
             raw.append(text)
-            shown.append(text)
-    return "".join(raw), folded("".join(shown))
+            visible.append(text)
+    return "".join(raw), folded("".join(visible))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @SETTINGS
 @given(case=marked_up_title())
-def test_marked_up_title_shows_its_text(fmt: str, case: tuple[str, str]) -> None:
+def test_marked_up_title_shows_its_text(fmt: Format, case: tuple[str, str]) -> None:
     raw, expected = case
     assume(expected and not any(brk in raw for brk in LINE_BREAKS))
-    assert read_back(raw, ["lead"], fmt)[0] == expected
+    assert read_back(raw, ["lead"], fmt)[0] == as_read(fmt, expected)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -205,12 +231,12 @@ def test_marked_up_title_shows_its_text(fmt: str, case: tuple[str, str]) -> None
 @given(paragraphs=st.lists(hostile_text, min_size=1, max_size=4))
 @example(paragraphs=["  ", "网络安全周期间，专家提醒市民不要点击来历不明的链接。"])
 @example(paragraphs=["a <b>bold</b> claim & <script>alert(1)</script> more"])
-def test_summary_round_trips(fmt: str, paragraphs: list[str]) -> None:
+def test_summary_round_trips(fmt: Format, paragraphs: list[str]) -> None:
     """Paragraph text is HTML-escaped into the body, as any text in an article is; the
     summary must show exactly that text, whatever it looks like."""
     expected = expected_summary(paragraphs)
     assume(expected)  # an all-blank body has no summary to compare
-    assert read_back("Title", paragraphs, fmt)[1] == expected
+    assert read_back("Title", paragraphs, fmt)[1] == as_read(fmt, expected)
 
 
 # --- URL identity ------------------------------------------------------------------------
@@ -225,7 +251,7 @@ utm_keys = st.builds(lambda prefix, rest: prefix + rest, st.sampled_from(["utm_"
                      st.text(string.ascii_lowercase + string.digits + "_", min_size=1, max_size=12))
 # Kept keys start with 'k': no tracking parameter does.
 kept_keys = st.text(string.ascii_lowercase + string.digits, max_size=6).map(lambda k: "k" + k)
-values = st.text(st.characters(exclude_categories=("Cs",)), max_size=8)
+values = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
 
 
 @st.composite

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import lxml.etree
@@ -25,6 +26,11 @@ def render(site: Site, channel: Channel, items: Sequence[Article]) -> bytes:
         assert self_link is not None
         self_link.addnext(lxml.etree.Element(f"{{{ATOM}}}link", rel="hub", href=site.hub))
     for item, article in zip(channel_el.iter("item"), items, strict=True):
+        # Readers take an RSS description as HTML, so the plain-text summary is escaped:
+        # "利率<3%" or a visible "<b>" must show as written, never become markup.
+        description = item.find("description")
+        if description is not None:
+            description.text = html.escape(article.summary, quote=False)
         _add_images(item, enclosures(article, channel))
     return serialize(root)
 
