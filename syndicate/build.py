@@ -13,8 +13,6 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-import lxml.etree
-
 from syndicate import __version__
 from syndicate.cache import Cache
 from syndicate.errors import ArticleError, OutputError, RenderError
@@ -32,8 +30,7 @@ from syndicate.model import (
     Problem,
 )
 from syndicate.output import build_lock, remove_leftovers, write_if_changed
-from syndicate.parse import article_from, read_entry
-from syndicate.render import RENDERERS
+from syndicate.parse import read_entry
 from syndicate.select import fit_budget, merge_captures, newest_first, select
 
 
@@ -42,6 +39,12 @@ def render_feed(config: Config, channel: Channel, fmt: Format,
     """The feed's bytes within the channel's byte budget, and how many items were dropped.
     The bytes are parsed back before they are returned: a feed that does not parse is
     never written."""
+    # The rendering stack (feedgen, lxml) is imported on first use: a cron run that finds
+    # nothing changed renders nothing and is spared loading it.
+    import lxml.etree
+
+    from syndicate.render import RENDERERS
+
     renderer = RENDERERS[fmt]
     try:
         data, dropped = fit_budget(items, lambda keep: renderer(config.site, channel, keep),
@@ -57,6 +60,8 @@ def render_feed(config: Config, channel: Channel, fmt: Format,
 
 def published_items(path: Path, fmt: Format) -> int | None:
     """How many items the feed now on disk holds; None when there is no readable feed."""
+    import lxml.etree
+
     try:
         data = path.read_bytes()
         if fmt == "json":
@@ -206,5 +211,7 @@ class _ArticleLoader:
             reason = e.reason if isinstance(e, ArticleError) else f"cannot read: {e}"
             self.problems.append(Problem(str(site.source / entry.path), reason, skipped=True))
             return None
+        from syndicate.content import article_from  # lxml and nh3, only when rendering
+
         article = article_from(entry, body)
         return replace(article, published=entry.published, updated=entry.updated or entry.captured)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing import get_context
 
 from syndicate import __version__
 from syndicate.cache import Cache, FileRecord
@@ -105,12 +103,13 @@ def index_archive(config: Config, cache: Cache, now: datetime,
     problems: list[Problem] = []
     for path in sorted(records):
         record = records[path]
-        shown = str(site.source / path)
         if record.entry is None:
-            problems.append(Problem(shown, record.skip_reason, skipped=True))
+            problems.append(Problem(str(site.source / path), record.skip_reason, skipped=True))
         else:
             entries.append(record.entry)
-            problems.extend(Problem(shown, w, skipped=False) for w in record.entry.warnings)
+            if record.entry.warnings:
+                problems.extend(Problem(str(site.source / path), w, skipped=False)
+                                for w in record.entry.warnings)
     return ArchiveIndex(len(records), len(todo), tuple(entries), tuple(problems))
 
 
@@ -129,6 +128,10 @@ def _first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: datet
                 progress(done, len(todo))
             yield from chunk
         return
+    # Imported here: a warm run reads no file and needs no worker processes.
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     # fork: workers inherit the loaded modules, so they start in milliseconds.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
         for chunk in pool.map(_read_chunk, jobs):

@@ -32,6 +32,9 @@ def merge_captures(captures: Iterable[Entry]) -> Merged:
         if group[0].disagreement:
             warnings.append((group[0].path, group[0].disagreement))
         latest = group[-1]
+        if len(group) == 1:
+            merged.append(latest)  # the common case: nothing to merge
+            continue
         first_with_final_content = len(group) - 1
         while (first_with_final_content > 0
                and group[first_with_final_content - 1].content_hash == latest.content_hash):

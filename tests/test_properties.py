@@ -28,8 +28,8 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from syndicate.clean import normalize_url
+from syndicate.content import parse_article
 from syndicate.model import FORMATS, Channel, Format, Site
-from syndicate.parse import parse_article
 from syndicate.render import RENDERERS
 
 ZONE = ZoneInfo("Asia/Shanghai")

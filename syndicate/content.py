@@ -1,0 +1,258 @@
+"""The parser's second pass: an entry and its body HTML → the Article that feeds carry.
+
+Parsing HTML is most of the cost of reading an article, so it is done only for the
+articles that reach a feed; the first pass (parse.py) reads every file without it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+import lxml.etree
+import lxml.html
+from lxml.html import HtmlElement
+
+from syndicate.clean import absolute, image_mime, normalize_url, plain, sanitize
+from syndicate.model import Article, Entry, Image
+from syndicate.parse import DEFAULT_ENCODINGS, read_entry
+
+_LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-url")
+_ORIGINAL_LANGUAGE = (("英文", "en"), ("English", "en"), ("中文", "zh"), ("日文", "ja"))
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A whole article and what the first pass found about its file."""
+
+    article: Article
+    entry: Entry
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.entry.warnings
+
+
+def parse_article(data: bytes, path: str, *, zone: tzinfo,
+                  encodings: Sequence[str] = DEFAULT_ENCODINGS, now: datetime) -> Parsed:
+    """Both passes over one file. Raises ArticleError (with the reason) for a file that
+    gives no article."""
+    entry, body = read_entry(data, path, zone=zone, encodings=encodings, now=now)
+    return Parsed(article_from(entry, body), entry)
+
+
+def article_from(entry: Entry, body: str) -> Article:
+    """The second pass: parse the body HTML into what feeds carry. Never fails; HTML that
+    is not well formed is repaired by the parser."""
+    content = _Content(_fragment(body), entry.url)
+    return Article(
+        url=entry.url,
+        title=entry.title,
+        published=entry.published,
+        updated=entry.updated or entry.captured,
+        section=entry.section,
+        authors=entry.authors,
+        summary=content.summary,
+        body_html=content.body_html,
+        body_html_without_images=content.body_html_without_images,
+        images=content.images,
+        source_time=entry.source_time,
+        original_url=content.original_url,
+        original_lang=content.original_lang,
+        path=entry.path,
+        content_hash=entry.content_hash,
+    )
+
+
+def _fragment(body: str) -> HtmlElement:
+    if not body:
+        return lxml.html.Element("div")
+    try:
+        return lxml.html.fragment_fromstring(body, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return lxml.html.Element("div")
+
+
+class _Content:
+    """The parts of the HTML fragment a feed needs, made absolute and sanitized."""
+
+    def __init__(self, root: HtmlElement, url: str) -> None:
+        _promote_lazy_images(root)
+        _absolutize(root, url)
+        section = next(root.iter("section"), None)
+        footer = next(root.iter("footer"), None)
+        lead_figure = next((f for f in root.iter("figure") if _outside(f, section)
+                            and next(f.iter("img"), None) is not None), None)
+        self.original_url, self.original_lang = _original(footer, url)
+        body = section if section is not None else _leftover_body(root)
+
+        images: dict[str, Image] = {}
+        if lead_figure is not None:
+            _add_image(images, next(lead_figure.iter("img")), lead=True)
+        inline_blocks = _inline_image_blocks(body) if body is not None else []
+        for _block, img in inline_blocks:
+            _add_image(images, img, lead=False)
+        self.images = tuple(images.values())
+        self.summary = _summary(body)
+
+        full = [_html(lead_figure)] if lead_figure is not None else []
+        full.append(_inner_html(body))
+        if footer is not None:
+            full.append(_inner_html(footer))
+        self.body_html = sanitize("".join(full))
+        for block, _img in inline_blocks:
+            _drop(block)
+        without = [_inner_html(body)]
+        if footer is not None:
+            without.append(_inner_html(footer))
+        self.body_html_without_images = sanitize("".join(without))
+
+
+def _outside(element: HtmlElement, container: HtmlElement | None) -> bool:
+    return container is None or all(a is not container for a in element.iterancestors())
+
+
+def _leftover_body(root: HtmlElement) -> HtmlElement:
+    """No <section>: the body is whatever is not address, time, lead figure or footer."""
+    body = lxml.html.Element("div")
+    for child in list(root):
+        if child.tag not in ("address", "time", "figure", "footer"):
+            body.append(child)
+    return body
+
+
+def _promote_lazy_images(root: HtmlElement) -> None:
+    for img in root.iter("img"):
+        src = (img.get("src") or "").strip()
+        if src and not src.startswith("data:"):
+            continue
+        for attribute in _LAZY_SRC:
+            lazy = (img.get(attribute) or "").strip()
+            if lazy and not lazy.startswith("data:"):
+                img.set("src", lazy)
+                break
+
+
+def _absolutize(root: HtmlElement, base: str) -> None:
+    for element in list(root.iter("a", "img")):
+        attribute = "href" if element.tag == "a" else "src"
+        value = element.get(attribute)
+        if value is None:
+            if element.tag == "img":
+                _drop(element)
+            continue
+        resolved = absolute(value, base)
+        if resolved is None or (element.tag == "img" and resolved.startswith("mailto:")):
+            if element.tag == "img":
+                _drop(element)  # data: URIs and junk are not images a reader can fetch
+            else:
+                del element.attrib[attribute]
+        else:
+            element.set(attribute, resolved)
+
+
+def _inline_image_blocks(body: HtmlElement) -> list[tuple[HtmlElement, HtmlElement]]:
+    """Each body image with the block that presents it: a <figure>, or the scraped
+    `<p><img><small>caption</small></p>` pattern (rewritten as a <figure>), or the
+    <img> alone."""
+    blocks: list[tuple[HtmlElement, HtmlElement]] = []
+    for img in list(body.iter("img")):
+        parent = img.getparent()
+        if parent is not None and parent.tag == "figure":
+            blocks.append((parent, img))
+        elif parent is not None and parent.tag == "p" and not (parent.text or "").strip() and all(
+            child is img or child.tag in ("small", "br") for child in parent
+        ):
+            parent.tag = "figure"
+            for small in parent.findall("small"):
+                small.tag = "figcaption"
+                small.attrib.clear()
+            blocks.append((parent, img))
+        else:
+            blocks.append((img, img))
+    return blocks
+
+
+def _add_image(images: dict[str, Image], img: HtmlElement, *, lead: bool) -> None:
+    url = img.get("src")
+    if not url or url in images:
+        return
+    figure = img.getparent()
+    caption = credit = ""
+    if figure is not None and figure.tag == "figure":
+        caption_el = figure.find("figcaption")
+        if caption_el is not None:
+            cite = caption_el.find("cite")
+            credit = plain(cite.text_content()) if cite is not None else ""
+            caption = plain(_text_without(caption_el, "cite"))
+    images[url] = Image(
+        url=url,
+        mime=image_mime(url) or "image/jpeg",
+        caption=caption or plain(img.get("alt") or ""),
+        credit=credit,
+        width=_int(img.get("width")),
+        height=_int(img.get("height")),
+        lead=lead,
+    )
+
+
+def _summary(body: HtmlElement | None) -> str:
+    if body is None:
+        return ""
+    for paragraph in body.iter("p"):
+        if next(paragraph.iter("img"), None) is not None:
+            continue
+        text = plain(paragraph.text_content())
+        if text:
+            return text
+    return plain(body.text_content())[:500]
+
+
+def _original(footer: HtmlElement | None, url: str) -> tuple[str | None, str | None]:
+    if footer is None:
+        return None, None
+    for link in footer.iter("a"):
+        href = link.get("href")
+        text = link.text_content()
+        for marker, lang in _ORIGINAL_LANGUAGE:
+            if href and marker in text and href.startswith("http") and normalize_url(href) != url:
+                return href, lang
+    return None, None
+
+
+def _text_without(element: HtmlElement, skip_tag: str) -> str:
+    parts = [element.text or ""]
+    for child in element:
+        if child.tag != skip_tag:
+            parts.append(child.text_content())
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def _html(element: HtmlElement) -> str:
+    return str(lxml.html.tostring(element, encoding="unicode", with_tail=False))
+
+
+def _inner_html(element: HtmlElement | None) -> str:
+    if element is None:
+        return ""
+    parts = [html.escape(element.text or "", quote=False)]
+    parts.extend(lxml.html.tostring(child, encoding="unicode", with_tail=True) for child in element)
+    return "".join(parts)
+
+
+def _drop(element: HtmlElement) -> None:
+    """Remove an element but keep its tail text in place."""
+    element.drop_tree()
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        number = int((value or "").strip())
+    except ValueError:
+        return None
+    return number if number > 0 else None
+
+
