@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from syndicate.model import (
 from syndicate.output import build_lock, remove_leftovers, write_if_changed
 from syndicate.parse import read_entry
 from syndicate.select import fit_budget, merge_captures, newest_first, select
+from syndicate.workers import run_batches
 
 
 def render_feed(config: Config, channel: Channel, fmt: Format,
@@ -115,9 +117,9 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
         problems = list(index.problems)
         problems.extend(Problem(str(site.source / path), message, skipped=False)
                         for path, message in merged.warnings)
-        loader = _ArticleLoader(config, now)
         results: list[FeedResult] = []
         failures: list[Failure] = []
+        stale: list[tuple[Channel, Format, Path, str, list[Entry]]] = []
         for channel in config.channels:
             chosen = select(ordered, channel)
             for fmt in channel.formats:
@@ -129,23 +131,27 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
                     # Same inputs as the feed on disk, which nobody touched: nothing to do.
                     results.append(FeedResult(channel.id, fmt, path, len(chosen) - kept[3],
                                               False, kept[3]))
-                    continue
-                try:
-                    data, dropped = render_feed(config, channel, fmt, loader.articles(chosen))
-                    reason = None if allow_shrink else shrink_reason(path, fmt, channel, len(chosen))
-                    if reason:
-                        raise OutputError(str(path), reason)
-                    written = write_if_changed(path, data) if write else False
-                except RenderError as e:
-                    failures.append(Failure(str(path), f"cannot render: {e}"))
-                    continue
-                except OutputError as e:
-                    failures.append(Failure(e.path, e.reason))
-                    continue
-                if write:
-                    size, mtime_ns = _stat(path)
-                    cache.put_feed(name, digest, size, mtime_ns, dropped)
-                results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
+                else:
+                    stale.append((channel, fmt, path, digest, chosen))
+        loader = _ArticleLoader(config, now)
+        loader.load(entry for *_, chosen in stale for entry in chosen)
+        for channel, fmt, path, digest, chosen in stale:
+            try:
+                data, dropped = render_feed(config, channel, fmt, loader.articles(chosen))
+                reason = None if allow_shrink else shrink_reason(path, fmt, channel, len(chosen))
+                if reason:
+                    raise OutputError(str(path), reason)
+                written = write_if_changed(path, data) if write else False
+            except RenderError as e:
+                failures.append(Failure(str(path), f"cannot render: {e}"))
+                continue
+            except OutputError as e:
+                failures.append(Failure(e.path, e.reason))
+                continue
+            if write:
+                size, mtime_ns = _stat(path)
+                cache.put_feed(path.name, digest, size, mtime_ns, dropped)
+            results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
         problems.extend(loader.problems)
         cache.commit()
     finally:
@@ -181,37 +187,53 @@ def _stat(path: Path) -> tuple[int, int]:
 
 class _ArticleLoader:
     """The second pass, for the entries that made it into a feed: each file is read again
-    and its HTML parsed once per build, however many channels carry it. Only these full
-    articles are held in memory, never the whole archive's."""
+    and its HTML parsed once per build, however many channels carry it, on every core
+    when there are many. Only these full articles are held in memory, never the whole
+    archive's."""
 
     def __init__(self, config: Config, now: datetime) -> None:
         self.config = config
         self.now = now
-        self.zone = zoneinfo.ZoneInfo(config.site.timezone)
         self.loaded: dict[str, Article | None] = {}
         self.problems: list[Problem] = []
 
-    def articles(self, entries: Sequence[Entry]) -> list[Article]:
-        out = []
-        for entry in entries:
-            if entry.path not in self.loaded:
-                self.loaded[entry.path] = self._load(entry)
-            article = self.loaded[entry.path]
-            if article is not None:
-                out.append(article)
-        return out
-
-    def _load(self, entry: Entry) -> Article | None:
+    def load(self, entries: Iterable[Entry]) -> None:
+        wanted = list({e.path: e for e in entries if e.path not in self.loaded}.values())
         site = self.config.site
-        try:
-            data = (site.source / entry.path).read_bytes()
-            _fresh, body = read_entry(data, entry.path, zone=self.zone,
-                                      encodings=site.encodings, now=self.now)
-        except (OSError, ArticleError) as e:  # changed or vanished since it was indexed
-            reason = e.reason if isinstance(e, ArticleError) else f"cannot read: {e}"
-            self.problems.append(Problem(str(site.source / entry.path), reason, skipped=True))
-            return None
-        from syndicate.content import article_from  # lxml and nh3, only when rendering
+        jobs = [(str(site.source), site.timezone, site.encodings, self.now, wanted[i:i + 32])
+                for i in range(0, len(wanted), 32)]
+        for batch in run_batches(_second_pass, jobs, len(wanted)):
+            for entry, article, reason in batch:
+                self.loaded[entry.path] = article
+                if reason:
+                    self.problems.append(Problem(str(site.source / entry.path), reason, skipped=True))
 
+    def articles(self, entries: Sequence[Entry]) -> list[Article]:
+        self.load(entries)
+        return [a for a in (self.loaded[e.path] for e in entries) if a is not None]
+
+
+def _second_pass(job: tuple[str, str, Sequence[str], datetime, Sequence[Entry]]
+                 ) -> list[tuple[Entry, Article | None, str]]:
+    """Worker: full articles for a few entries, with the merged dates; a file that changed
+    or vanished since it was indexed gives None and the reason."""
+    from syndicate.content import article_from  # lxml and nh3, only when rendering
+
+    source, timezone, encodings, now, entries = job
+    zone = zoneinfo.ZoneInfo(timezone)
+    out: list[tuple[Entry, Article | None, str]] = []
+    for entry in entries:
+        try:
+            with open(os.path.join(source, entry.path), "rb") as handle:
+                data = handle.read()
+            _fresh, body = read_entry(data, entry.path, zone=zone, encodings=encodings, now=now)
+        except ArticleError as e:
+            out.append((entry, None, e.reason))
+            continue
+        except OSError as e:
+            out.append((entry, None, f"cannot read: {e.strerror or e}"))
+            continue
         article = article_from(entry, body)
-        return replace(article, published=entry.published, updated=entry.updated or entry.captured)
+        out.append((entry, replace(article, published=entry.published,
+                                   updated=entry.updated or entry.captured), ""))
+    return out

@@ -96,11 +96,18 @@ def absolute(url: str, base: str) -> str | None:
     return joined if scheme in ("http", "https", "mailto") else None
 
 
+# https, a lower-case host, no port, query or fragment, a path ending in "/", no "//".
+_ALREADY_NORMAL = re.compile(r"^https://[a-z0-9.-]+(?:/[^/?#\s]+)*/$")
+
+
 def normalize_url(url: str) -> str:
     """The identity form of an article URL, so the same story never gets two guids:
     https, lower-case host without default port, no tracking parameters, no fragment,
     and a trailing slash on paths whose last segment is not a file name."""
-    parts = urlsplit(url.strip())
+    url = url.strip()
+    if _ALREADY_NORMAL.match(url):
+        return url  # the usual case, decided without urllib (it is most of the parse time)
+    parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.port and parts.port not in (80, 443):
         host = f"{host}:{parts.port}"

@@ -14,6 +14,7 @@ from syndicate.cache import Cache, FileRecord
 from syndicate.errors import ArticleError, OutputError
 from syndicate.model import Config, Entry, Problem
 from syndicate.parse import read_entry
+from syndicate.workers import run_batches
 
 # Files that are plainly not articles are passed over without a word; anything else that
 # fails to parse is named in the report, since it may be an article that broke.
@@ -24,9 +25,7 @@ NOT_ARTICLES = {
     ".toml", ".ini", ".cfg", ".csv", ".tsv", ".log", ".css", ".js", ".py", ".sh", ".db",
     ".sqlite", ".xml", ".atom", ".opml", ".html", ".htm", ".doc", ".docx", ".xls", ".xlsx",
 }
-# Below this many files to read, starting worker processes costs more than it saves.
-PARALLEL_MIN = 200
-CHUNK = 64
+CHUNK = 64  # files per job sent to a worker
 
 Progress = Callable[[int, int], None]  # (files read, files to read)
 
@@ -118,27 +117,12 @@ def _first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: datet
     site = config.site
     jobs = [(str(site.source), site.timezone, site.encodings, now, todo[i:i + CHUNK])
             for i in range(0, len(todo), CHUNK)]
-    workers = min(os.cpu_count() or 1, 8)
     done = 0
-    if len(todo) < PARALLEL_MIN or workers == 1:
-        results: Iterator[list[tuple[str, FileRecord, bool]]] = map(_read_chunk, jobs)
-        for chunk in results:
-            done += len(chunk)
-            if progress:
-                progress(done, len(todo))
-            yield from chunk
-        return
-    # Imported here: a warm run reads no file and needs no worker processes.
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    # fork: workers inherit the loaded modules, so they start in milliseconds.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-        for chunk in pool.map(_read_chunk, jobs):
-            done += len(chunk)
-            if progress:
-                progress(done, len(todo))
-            yield from chunk
+    for chunk in run_batches(_read_chunk, jobs, len(todo)):
+        done += len(chunk)
+        if progress:
+            progress(done, len(todo))
+        yield from chunk
 
 
 def _read_chunk(job: tuple[str, str, Sequence[str], datetime, Sequence[tuple[str, int, int]]]

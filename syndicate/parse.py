@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from syndicate.clean import absolute, clean_title, normalize_url, plain, section_of, xml_safe
+from syndicate.clean import clean_title, normalize_url, plain, section_of, xml_safe
 from syndicate.errors import ArticleError
 from syndicate.model import Entry
 
@@ -56,10 +56,9 @@ def read_entry(data: bytes, path: str, *, zone: tzinfo,
             raise ArticleError(path, "not an article: no capture-time header and no [title](url) line")
         raise ArticleError(path, "no [title](url) line after the header")
     raw_url = title_match.group(2)
-    url = absolute(raw_url, "https://invalid.invalid/") if "://" in raw_url else None
-    if not url or url.startswith("mailto:"):
+    if not raw_url[:8].lower().startswith(("http://", "https://")) or len(raw_url) < 12:
         raise ArticleError(path, f"the title line's link is not an absolute http(s) URL: {raw_url!r}")
-    url = normalize_url(url)
+    url = normalize_url(raw_url)
     title = clean_title(title_match.group(1))
     if not title:
         raise ArticleError(path, "the [title](url) line has an empty title")
