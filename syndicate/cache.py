@@ -2,6 +2,9 @@
 
 - files: each article file's stat signature and what the first pass made of it (the
   entry, or why it was skipped), so an unchanged file is never read again;
+- ledger: for each article URL, the content hash and dates readers were given, so a
+  story's `updated` moves only when its content changes and `published` never moves
+  later, even when the file holding its first capture is replaced or removed;
 - feeds: for each output file, a digest of everything that went into it and the stat
   signature it was left with, so an unchanged feed is neither rendered nor written.
 
@@ -19,9 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from syndicate.model import Entry
+from syndicate.model import Entry, Stamp
 
-SCHEMA = 2  # bump when the tables or the meaning of a record change
+SCHEMA = 3  # bump when the tables or the meaning of a record change
 FILE_NAME = "state.sqlite"
 
 
@@ -76,6 +79,20 @@ class Cache:
     def forget_files(self, paths: list[str]) -> None:
         self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
 
+    # --- ledger ----------------------------------------------------------------------------
+
+    def ledger(self) -> dict[str, Stamp]:
+        """url → what readers were last told of it: content hash, published, updated."""
+        return {url: Stamp(content_hash, datetime.fromisoformat(published),
+                           datetime.fromisoformat(updated))
+                for url, content_hash, published, updated
+                in self._db.execute("SELECT url, content_hash, published, updated FROM ledger")}
+
+    def put_ledger(self, stamps: list[tuple[str, Stamp]]) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?)",
+                             [(url, s.content_hash, s.published.isoformat(), s.updated.isoformat())
+                              for url, s in stamps])
+
     # --- feeds ---------------------------------------------------------------------------
 
     def feed(self, name: str) -> tuple[str, int, int, int] | None:
@@ -115,6 +132,8 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
                    "content_hash TEXT, warnings TEXT, disagreement TEXT)")
         db.execute("CREATE TABLE IF NOT EXISTS feeds (name TEXT PRIMARY KEY, digest TEXT, "
                    "size INTEGER, mtime_ns INTEGER, dropped INTEGER)")
+        db.execute("CREATE TABLE IF NOT EXISTS ledger (url TEXT PRIMARY KEY, content_hash TEXT, "
+                   "published TEXT, updated TEXT)")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
         known = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
         if known is None or known[0] != settings:

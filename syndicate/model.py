@@ -83,6 +83,15 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Stamp:
+    """What readers were told of one URL: the content's hash and the item's dates."""
+
+    content_hash: str
+    published: datetime
+    updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """Selection rules. Every given rule must match (include) / any match excludes."""
 

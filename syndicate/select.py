@@ -4,10 +4,10 @@ the byte budget. No I/O, no clock."""
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from syndicate.model import Article, Channel, Entry, Rules
+from syndicate.model import Article, Channel, Entry, Rules, Stamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,31 @@ def merge_captures(captures: Iterable[Entry]) -> Merged:
         updated = max(group[first_with_final_content].captured, published)
         merged.append(replace(latest, published=published, updated=updated))
     return Merged(merged, warnings)
+
+
+def apply_ledger(entries: Iterable[Entry], known: Mapping[str, Stamp]
+                 ) -> tuple[list[Entry], list[tuple[str, Stamp]]]:
+    """Hold each story's dates to what readers were already told: `published` never moves
+    later, and `updated` stays while the content hash is the one they saw. This matters
+    when a story's earlier capture is no longer in the archive (a file re-captured in
+    place). Returns the entries and the ledger rows that are new or changed."""
+    out: list[Entry] = []
+    changes: list[tuple[str, Stamp]] = []
+    for entry in entries:
+        published, updated = entry.published, entry.updated or entry.captured
+        before = known.get(entry.url)
+        if before is not None:
+            published = min(published, before.published)
+            if before.content_hash == entry.content_hash:
+                updated = before.updated
+            updated = max(updated, published)
+            if (published, updated) != (entry.published, entry.updated or entry.captured):
+                entry = replace(entry, published=published, updated=updated)
+        stamp = Stamp(entry.content_hash, published, updated)
+        if stamp != before:
+            changes.append((entry.url, stamp))
+        out.append(entry)
+    return out, changes
 
 
 def matches(article: Entry, rules: Rules) -> tuple[bool, ...]:
