@@ -12,7 +12,6 @@ import codecs
 import fnmatch
 import re
 import zoneinfo
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ import yaml
 
 from syndicate.errors import ConfigError, ConfigProblem
 from syndicate.model import FORMATS, Channel, Config, Rules, Site
+from syndicate.schedule import check as schedule_problem
 
 # Names that are not safe as a feed's file stem: Windows device names (feeds get copied
 # to other machines), and "index", which would collide with index.html / index.opml.
@@ -372,18 +372,12 @@ def _schedule(r: _Reader, node: _Node | None, key: str) -> str | None:
     value = r.text(node, key)
     if not value:
         return None
-    if len(value.split()) != 5 or not _croniter_is_valid()(value):
+    reason = schedule_problem(value)
+    if reason:
         assert node is not None
-        r.problem(node.line, key, f"expected a five-field cron expression such as "
-                  f"'*/15 * * * *', got {value!r}")
+        r.problem(node.line, key, reason)
         return None
     return value
-
-
-def _croniter_is_valid() -> Callable[[str], bool]:
-    from croniter import croniter  # type: ignore[import-untyped]  # only schedules need it
-
-    return cast(Callable[[str], bool], croniter.is_valid)
 
 
 def _show(value: Any) -> str:
