@@ -6,7 +6,9 @@
   story's `updated` moves only when its content changes and `published` never moves
   later, even when the file holding its first capture is replaced or removed;
 - feeds: for each output file, a digest of everything that went into it and the stat
-  signature it was left with, so an unchanged feed is neither rendered nor written.
+  signature it was left with, so an unchanged feed is neither rendered nor written;
+- builds: when each channel was last built, which `build --due` compares with the
+  channel's schedule (a lost cache makes every channel due once).
 
 The cache is only an accelerator: a build with it gives the same bytes as one without
 (`--no-cache`). A cache that is corrupt, from another version or not ours is thrown
@@ -24,7 +26,7 @@ from typing import Any
 
 from syndicate.model import Entry, Stamp
 
-SCHEMA = 3  # bump when the tables or the meaning of a record change
+SCHEMA = 4  # bump when the tables or the meaning of a record change
 FILE_NAME = "state.sqlite"
 
 
@@ -105,6 +107,16 @@ class Cache:
         self._db.execute("INSERT OR REPLACE INTO feeds VALUES (?, ?, ?, ?, ?)",
                          (name, digest, size, mtime_ns, dropped))
 
+    # --- builds --------------------------------------------------------------------------
+
+    def builds(self) -> dict[str, datetime]:
+        """Channel id → when it was last built (aware UTC)."""
+        return {str(channel): datetime.fromisoformat(built)
+                for channel, built in self._db.execute("SELECT channel, built FROM builds")}
+
+    def put_build(self, channel: str, built: datetime) -> None:
+        self._db.execute("INSERT OR REPLACE INTO builds VALUES (?, ?)", (channel, built.isoformat()))
+
     def commit(self) -> None:
         self._db.commit()
 
@@ -134,6 +146,7 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
                    "size INTEGER, mtime_ns INTEGER, dropped INTEGER)")
         db.execute("CREATE TABLE IF NOT EXISTS ledger (url TEXT PRIMARY KEY, content_hash TEXT, "
                    "published TEXT, updated TEXT)")
+        db.execute("CREATE TABLE IF NOT EXISTS builds (channel TEXT PRIMARY KEY, built TEXT NOT NULL)")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
         known = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
         if known is None or known[0] != settings:
