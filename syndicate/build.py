@@ -120,8 +120,10 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
         results: list[FeedResult] = []
         failures: list[Failure] = []
         stale: list[tuple[Channel, Format, Path, str, list[Entry]]] = []
+        selections: list[tuple[Channel, list[Entry]]] = []  # for the site pages
         for channel in config.channels:
             chosen = select(ordered, channel)
+            selections.append((channel, chosen))
             for fmt in channel.formats:
                 name = f"{channel.id}{FILE_SUFFIX[fmt]}"
                 path = site.output / name
@@ -152,6 +154,7 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
                 size, mtime_ns = _stat(path)
                 cache.put_feed(path.name, digest, size, mtime_ns, dropped)
             results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
+        failures.extend(write_site_pages(config, selections, loader, cache, write and not failures))
         problems.extend(loader.problems)
         cache.commit()
     finally:
@@ -237,3 +240,82 @@ def _second_pass(job: tuple[str, str, Sequence[str], datetime, Sequence[Entry]]
         out.append((entry, replace(article, published=entry.published,
                                    updated=entry.updated or entry.captured), ""))
     return out
+
+
+# --- site pages: index.opml, index.html and each channel's <id>.html ------------------------
+
+def write_site_pages(config: Config, selections: Sequence[tuple[Channel, Sequence[Entry]]],
+                     loader: _ArticleLoader, cache: Cache, write: bool) -> list[Failure]:
+    """The OPML list, the front page and each channel's preview page, handled like the
+    feeds: not even rendered when their inputs are those of the files on disk, parsed
+    back before they are written, and written through write_if_changed.
+
+    With write=False they are rendered but not written: for `check`, and after a feed of
+    this run failed, since the pages describe the feeds and a failed run leaves the last
+    good output in place. Returns the pages that could not be rendered or written."""
+    site = config.site
+    pages = [("index.opml", selections), ("index.html", selections)]
+    pages.extend((f"{channel.id}.html", [(channel, chosen)]) for channel, chosen in selections)
+    stale: list[tuple[Path, str]] = []
+    for name, inputs in pages:
+        path = site.output / name
+        digest = page_digest(config, name, inputs)
+        kept = cache.feed(name)
+        if not (write and kept and kept[0] == digest and _stat(path) == kept[1:3]):
+            stale.append((path, digest))
+    previews = {f"{channel.id}.html": chosen for channel, chosen in selections}
+    loader.load(entry for path, _ in stale for entry in previews.get(path.name, ()))
+    failures: list[Failure] = []
+    for path, digest in stale:
+        try:
+            data = _render_page(config, path.name, selections, loader)
+            if write:
+                write_if_changed(path, data)
+        except OutputError as e:
+            failures.append(Failure(e.path, e.reason))
+            continue
+        except (ValueError, TypeError) as e:  # lxml refuses text that XML cannot hold
+            failures.append(Failure(str(path), f"cannot render: {e}"))
+            continue
+        if write:
+            size, mtime_ns = _stat(path)
+            cache.put_feed(path.name, digest, size, mtime_ns, 0)
+    return failures
+
+
+def page_digest(config: Config, name: str,
+                selections: Sequence[tuple[Channel, Sequence[Entry]]]) -> str:
+    """Everything a site page's bytes depend on. Equal digests mean equal pages."""
+    site = config.site
+    parts = [__version__, name, site.title, site.base_url, site.timezone]
+    for channel, chosen in selections:
+        parts.append(repr(channel))
+        parts.extend(f"{e.path}|{e.url}|{e.content_hash}|{e.published.isoformat()}|"
+                     f"{(e.updated or e.captured).isoformat()}" for e in chosen)
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _render_page(config: Config, name: str, selections: Sequence[tuple[Channel, Sequence[Entry]]],
+                 loader: _ArticleLoader) -> bytes:
+    import lxml.etree  # the rendering stack only when a page is rendered, as in render_feed
+
+    from syndicate.render import html, opml
+    from syndicate.render.site import Listing
+
+    def listing(channel: Channel, chosen: Sequence[Entry]) -> Listing:
+        return Listing(channel, len(chosen), chosen[0].published if chosen else None,
+                       max((e.updated or e.captured for e in chosen), default=None))
+
+    site = config.site
+    if name == "index.opml":
+        data = opml.render(site, [listing(channel, chosen) for channel, chosen in selections])
+    elif name == "index.html":
+        data = html.render_index(site, [listing(channel, chosen) for channel, chosen in selections])
+    else:
+        [(channel, chosen)] = [(c, e) for c, e in selections if f"{c.id}.html" == name]
+        data = html.render_preview(site, listing(channel, chosen), loader.articles(chosen))
+    try:
+        lxml.etree.fromstring(data)  # never write a page that does not parse
+    except lxml.etree.XMLSyntaxError as e:
+        raise ValueError(f"the page does not parse back: {e}") from e
+    return data

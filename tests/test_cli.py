@@ -30,6 +30,7 @@ from tests.conftest import SEED, read_feed, read_json_feed, run_cli, tree_bytes
 
 SiteFactory = Callable[..., Path]
 FEEDS = ("all.xml", "all.atom", "all.json")
+OUTPUT = (*FEEDS, "all.html", "index.html", "index.opml")  # the feeds and the site pages
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2024, 5, 16, 3, 0, 0, tzinfo=UTC)
 
@@ -284,7 +285,7 @@ def test_second_build_of_unchanged_input_rewrites_nothing(config: Path) -> None:
     assert build(config) == (0, "", "")
     feeds = feeds_of(config)
     first = stat_of(feeds)
-    assert sorted(first) == sorted(FEEDS)
+    assert sorted(first) == sorted(OUTPUT)
     time.sleep(0.05)
     code, out, err = build(config, "-v")
     assert code == 0 and err == ""
@@ -305,7 +306,7 @@ def test_no_temporary_files_remain_and_a_killed_runs_leftovers_are_removed(confi
     assert build(config) == (0, "", "")
     assert leftovers(feeds) == []
     assert mine.read_text() == "keep me"
-    assert sorted(p.name for p in feeds.iterdir()) == sorted([*FEEDS, "notes.tmp"])
+    assert sorted(p.name for p in feeds.iterdir()) == sorted([*OUTPUT, "notes.tmp"])
 
 
 def build_under_umask_077(config: Path) -> subprocess.CompletedProcess[str]:
@@ -317,13 +318,13 @@ def build_under_umask_077(config: Path) -> subprocess.CompletedProcess[str]:
 def test_feed_files_are_0644_under_umask_077(config: Path, site: SiteFactory) -> None:
     proc = build_under_umask_077(config)
     assert proc.returncode == 0, proc.stderr
-    for name in FEEDS:
+    for name in OUTPUT:
         assert (feeds_of(config) / name).stat().st_mode & 0o777 == 0o644, name
     # a rewritten file too
     site(articles(4))
     proc = build_under_umask_077(config)
     assert proc.returncode == 0, proc.stderr
-    for name in FEEDS:
+    for name in OUTPUT:
         assert (feeds_of(config) / name).stat().st_mode & 0o777 == 0o644, name
 
 
@@ -364,4 +365,4 @@ def test_two_overlapping_builds_never_interleave(site: SiteFactory, wait: list[s
     feeds = feeds_of(config)
     assert_feeds_well_formed(feeds, items=301)
     assert leftovers(feeds) == []
-    assert sorted(tree_bytes(feeds)) == sorted(FEEDS)
+    assert sorted(tree_bytes(feeds)) == sorted(OUTPUT)

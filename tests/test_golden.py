@@ -33,7 +33,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "out"
 
 
-@pytest.mark.parametrize("name", ["golden.xml", "golden.atom", "golden.json"])
+@pytest.mark.parametrize("name", ["golden.xml", "golden.atom", "golden.json",
+                                  "golden.html", "index.html", "index.opml"])
 def test_matches_reviewed_output(built: Path, name: str) -> None:
     expected = GOLDEN / "expected" / name
     assert (built / name).read_bytes() == expected.read_bytes(), (
@@ -42,7 +43,8 @@ def test_matches_reviewed_output(built: Path, name: str) -> None:
 
 
 def test_no_other_files(built: Path) -> None:
-    assert sorted(tree_bytes(built)) == ["golden.atom", "golden.json", "golden.xml"]
+    assert sorted(tree_bytes(built)) == ["golden.atom", "golden.html", "golden.json", "golden.xml",
+                                         "index.html", "index.opml"]
 
 
 def test_golden_files_read_back(built: Path) -> None:

@@ -459,7 +459,8 @@ def env_builds(built: Built) -> dict[str, dict[str, bytes]]:
     # Separate sites (own output, own cache and lock), so the builds may run side by side.
     with ThreadPoolExecutor() as pool:
         outputs = dict(zip(ENVIRONMENTS, pool.map(build_in, ENVIRONMENTS), strict=True))
-    assert len(outputs["baseline"]) == len(FEED_FILES)
+    # the feeds, a preview page per channel, index.html and index.opml
+    assert len(outputs["baseline"]) == len(FEED_FILES) + len(CHANNELS) + 2
     return outputs
 
 

@@ -11,6 +11,7 @@ import lxml.etree
 from syndicate.model import Article, Channel, Site
 from syndicate.render import feedgen_base
 from syndicate.render.common import enclosures, rfc3339, serialize
+from syndicate.render.site import preview_url
 
 ATOM = "http://www.w3.org/2005/Atom"
 LINK = f"{{{ATOM}}}link"
@@ -20,6 +21,9 @@ def render(site: Site, channel: Channel, items: Sequence[Article]) -> bytes:
     self_url = site.feed_url(channel.id, "atom")
     fg = feedgen_base.build(site, channel, items, self_url, "application/atom+xml")
     root = lxml.etree.fromstring(fg.atom_str())
+    # The channel's preview page: see render/site.py (preview_url) for why rel="related".
+    root.findall(LINK)[-1].addnext(lxml.etree.Element(
+        LINK, href=preview_url(site, channel), rel="related", type="text/html"))
     # feedgen writes +00:00; the Z form is the one most tools print and compare.
     for stamp in root.iter(f"{{{ATOM}}}updated", f"{{{ATOM}}}published"):
         stamp.text = rfc3339(datetime.fromisoformat(stamp.text or ""))

@@ -1,4 +1,5 @@
-"""RSS 2.0 with content:encoded, dc:creator and Media RSS."""
+"""RSS 2.0 with content:encoded, dc:creator and Media RSS; for a channel built on a
+schedule, <ttl> and the Syndication module tell readers how often to come back."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ import lxml.etree
 from syndicate.model import Article, Channel, Image, Site
 from syndicate.render import feedgen_base
 from syndicate.render.common import enclosures, serialize
+from syndicate.render.site import preview_url
+from syndicate.schedule import PollHint, effective, poll_hint
 
 ATOM = "http://www.w3.org/2005/Atom"
 MEDIA = "http://search.yahoo.com/mrss/"
+SY = "http://purl.org/rss/1.0/modules/syndication/"
 
 
 def render(site: Site, channel: Channel, items: Sequence[Article]) -> bytes:
     self_url = site.feed_url(channel.id, "rss")
     fg = feedgen_base.build(site, channel, items, self_url, "application/rss+xml")
+    hint = poll_hint(effective(site, channel))
+    if hint:
+        fg.ttl(hint.ttl)  # feedgen writes <ttl> only when set
     root = lxml.etree.fromstring(fg.rss_str())
     channel_el = root.find("channel")
     assert channel_el is not None
@@ -25,6 +32,10 @@ def render(site: Site, channel: Channel, items: Sequence[Article]) -> bytes:
         self_link = channel_el.find(f"{{{ATOM}}}link")
         assert self_link is not None
         self_link.addnext(lxml.etree.Element(f"{{{ATOM}}}link", rel="hub", href=site.hub))
+    # The channel's preview page, for people who open the feed in a browser: see
+    # render/site.py (preview_url) for why this is a rel="related" link.
+    channel_el.findall(f"{{{ATOM}}}link")[-1].addnext(lxml.etree.Element(
+        f"{{{ATOM}}}link", href=preview_url(site, channel), rel="related", type="text/html"))
     for item, article in zip(channel_el.iter("item"), items, strict=True):
         # Readers take an RSS description as HTML, so the plain-text summary is escaped:
         # "利率<3%" or a visible "<b>" must show as written, never become markup.
@@ -32,6 +43,8 @@ def render(site: Site, channel: Channel, items: Sequence[Article]) -> bytes:
         if description is not None:
             description.text = html.escape(article.summary, quote=False)
         _add_images(item, enclosures(article, channel))
+    if hint:
+        _add_syndication(root, hint)
     return serialize(root)
 
 
@@ -60,3 +73,19 @@ def _add_images(item: lxml.etree._Element, images: Sequence[Image]) -> None:
     if first.width and first.height:
         thumbnail.set("width", str(first.width))
         thumbnail.set("height", str(first.height))
+
+
+def _add_syndication(root: lxml.etree._Element, hint: PollHint) -> None:
+    """sy:updatePeriod and sy:updateFrequency after <ttl>, with xmlns:sy on the root.
+    feedgen's own syndication extension is not used: it writes `sy:UpdatePeriod` and
+    `sy:UpdateFrequency`, which the module does not define, and the frequency as the
+    text "None" when it is not set."""
+    ttl = root.find("channel/ttl")
+    assert ttl is not None
+    period = lxml.etree.Element(f"{{{SY}}}updatePeriod")
+    period.text = hint.period
+    frequency = lxml.etree.Element(f"{{{SY}}}updateFrequency")
+    frequency.text = str(hint.frequency)
+    ttl.addnext(period)
+    period.addnext(frequency)
+    lxml.etree.cleanup_namespaces(root, top_nsmap={"sy": SY}, keep_ns_prefixes=[p for p in root.nsmap if p])
