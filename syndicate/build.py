@@ -9,9 +9,10 @@ import json
 import os
 import time
 import zoneinfo
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from syndicate import __version__
@@ -32,6 +33,7 @@ from syndicate.model import (
 )
 from syndicate.output import build_lock, remove_leftovers, write_if_changed
 from syndicate.parse import read_entry
+from syndicate.schedule import due_channels
 from syndicate.select import fit_budget, merge_captures, newest_first, select
 from syndicate.workers import run_batches
 
@@ -94,23 +96,30 @@ def shrink_reason(path: Path, fmt: Format, channel: Channel, new_count: int) -> 
 
 def build(config: Config, now: datetime, *, write: bool = True, wait: float = 0.0,
           allow_shrink: bool = False, use_cache: bool = True,
-          progress: Progress | None = None) -> BuildReport:
+          progress: Progress | None = None, due: bool = False) -> BuildReport:
     """Build every channel. With write=False (`syndicate check`) nothing is written (not
     even the cache) and no lock is taken, but every feed is still rendered, so render
-    failures show."""
+    failures show. With due=True only the channels whose schedule has come due since
+    their last build (see schedule.py) are built; the others are left alone."""
     started = time.monotonic()
     if not write:
         return _build(config, now, False, allow_shrink, False, progress, started)
     with build_lock(config.site.cache, wait):
         remove_leftovers(config.site.output)
-        return _build(config, now, True, allow_shrink, use_cache, progress, started)
+        return _build(config, now, True, allow_shrink, use_cache, progress, started, due)
 
 
 def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_cache: bool,
-           progress: Progress | None, started: float) -> BuildReport:
+           progress: Progress | None, started: float, due: bool = False) -> BuildReport:
     site = config.site
     cache, notice = Cache.open(site.cache if use_cache else None, parse_settings(config))
     try:
+        building = due_channels(config, cache.builds(), now) if due else config.channels
+        not_due = tuple(c.id for c in config.channels if c not in building)
+        if not building:  # the every-minute cron run with nothing to do: not even a scan
+            return BuildReport(files_seen=0, articles=0, problems=(), feeds=(),
+                               seconds=time.monotonic() - started,
+                               notices=(notice,) if notice else (), not_due=not_due)
         index = index_archive(config, cache, now, progress)
         merged = merge_captures(index.entries)
         ordered = newest_first(merged.entries)
@@ -124,6 +133,8 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
         for channel in config.channels:
             chosen = select(ordered, channel)
             selections.append((channel, chosen))
+            if channel not in building:
+                continue  # not due: its feeds are left as they are
             for fmt in channel.formats:
                 name = f"{channel.id}{FILE_SUFFIX[fmt]}"
                 path = site.output / name
@@ -156,6 +167,11 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
             results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
         failures.extend(write_site_pages(config, selections, loader, cache, write and not failures))
         problems.extend(loader.problems)
+        if write:  # a channel counts as built when every one of its feeds is in place
+            done = Counter(result.channel for result in results)
+            for channel in building:
+                if done[channel.id] == len(channel.formats):
+                    cache.put_build(channel.id, now.astimezone(UTC))
         cache.commit()
     finally:
         cache.close()
@@ -168,13 +184,15 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
         seconds=time.monotonic() - started,
         files_parsed=index.parsed,
         notices=(notice,) if notice else (),
+        not_due=not_due,
     )
 
 
 def feed_digest(config: Config, channel: Channel, fmt: Format, chosen: Sequence[Entry]) -> str:
     """Everything a feed's bytes depend on. Equal digests mean equal feeds."""
     site = config.site
-    parts = [__version__, fmt, repr(channel), site.base_url, site.title, site.hub or ""]
+    parts = [__version__, fmt, repr(channel), site.base_url, site.title, site.hub or "",
+             site.schedule or ""]  # the RSS <ttl> comes from the channel's or the site's
     parts.extend(f"{e.path}|{e.url}|{e.content_hash}|{e.published.isoformat()}|"
                  f"{(e.updated or e.captured).isoformat()}" for e in chosen)
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()

@@ -190,6 +190,7 @@ class BuildReport:
     seconds: float = 0.0
     files_parsed: int = 0  # files read this run; the others came from the cache
     notices: tuple[str, ...] = ()  # one-line remarks, e.g. a cache that had to be rebuilt
+    not_due: tuple[str, ...] = ()  # channels `build --due` left alone: not yet due
 
     @property
     def skipped(self) -> tuple[Problem, ...]:
