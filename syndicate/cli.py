@@ -6,21 +6,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from syndicate import __version__
 from syndicate.build import build
 from syndicate.config import load_config
 from syndicate.errors import ConfigError, ConfigProblem, LockedError, OutputError, SyndicateError
 from syndicate.model import BuildReport
+from syndicate.starter import PLACEHOLDER_URL
 
 EXIT_OK = 0
-EXIT_STRICT = 1  # articles were skipped and --strict was given
-EXIT_USAGE = 2  # the command line itself is wrong (argparse's own code)
+EXIT_STRICT = 1  # articles were skipped and --strict was given; `show`: the file gives no article
+# The command line itself is wrong (argparse's own code). Also `init` onto an existing
+# file: nothing is wrong with that config (EXIT_CONFIG would say so to scripts); the
+# request is what cannot be done, and another -c fixes it. And `serve` on an address it
+# cannot listen on.
+EXIT_USAGE = 2
 EXIT_CONFIG = 3  # the config file is missing or has problems; nothing was written
 EXIT_OUTPUT = 4  # a feed could not be rendered or written; its last good file is kept
 EXIT_LOCKED = 5  # another build of the same site is running
@@ -28,8 +35,10 @@ EXIT_LOCKED = 5  # another build of the same site is running
 EXIT_CODES = f"""\
 exit codes:
   {EXIT_OK}  every feed was written (skipped articles are only warnings)
-  {EXIT_STRICT}  articles were skipped or had warnings, and --strict was given
-  {EXIT_USAGE}  the command line is wrong
+  {EXIT_STRICT}  articles were skipped or had warnings, and --strict was given;
+     show: the file gives no article (the reason is printed)
+  {EXIT_USAGE}  the command line is wrong; init: the config file already exists (init never
+     overwrites one); serve: cannot listen on the address given
   {EXIT_CONFIG}  the config is missing or invalid: every problem is listed, nothing is written
   {EXIT_OUTPUT}  a feed could not be rendered or written; its last good file stays in place
   {EXIT_LOCKED}  another build of this site is running (see --wait)
@@ -62,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.problem("error", "", "interrupted; feeds already on disk are complete")
         return 130
+    except BrokenPipeError:  # `syndicate show FILE | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 class _Log:
@@ -155,6 +167,57 @@ def _parser() -> argparse.ArgumentParser:
                     "list every problem, one line per file. Nothing is written.",
     )
     k.set_defaults(run=_check)
+
+    ls = commands.add_parser(
+        "list", parents=[common], epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="show each channel's article counts and newest date",
+        description="Read the archive and show a table of the channels: MATCHED is how many "
+                    "articles the channel's rules select, IN FEED how many its feeds carry "
+                    "(after limit and max_bytes), NEWEST the newest item's date in the "
+                    "site's time zone. Writes nothing.",
+    )
+    ls.set_defaults(run=_list)
+
+    sh = commands.add_parser(
+        "show", parents=[common], epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="print one article file as the parser reads it, as JSON",
+        description="Parse FILE with the config's time zone and encodings (UTC and the "
+                    "defaults without a config) and print the article as JSON. For a file "
+                    f"a build would skip, print why and exit {EXIT_STRICT}.",
+    )
+    sh.add_argument("file", metavar="FILE", help="an article file")
+    sh.set_defaults(run=_show)
+
+    sv = commands.add_parser(
+        "serve", parents=[common], epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="preview the output folder over HTTP on this machine",
+        description="Serve the output folder (and nothing else) over HTTP with the right "
+                    "Content-Type for each format, ETag and Last-Modified, 304 answers and "
+                    "gzip, as a web server would publish it. Ctrl-C stops it.",
+    )
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    sv.add_argument("--build", action="store_true",
+                    help="build first, then rebuild whenever article files or the config change")
+    sv.set_defaults(run=_serve)
+
+    it = commands.add_parser(
+        "init", parents=[common], epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="write a starter config.yaml from the sections found in the archive",
+        description="Read the archive and write a config (the -c file, default "
+                    "./config.yaml) with one channel per section found plus an `all` "
+                    "channel, every key explained in a comment. Never overwrites a file.",
+    )
+    it.add_argument("--source", metavar="DIR",
+                    help="the article folder (default: ./articles beside the config)")
+    it.add_argument("--base-url", default=PLACEHOLDER_URL, metavar="URL",
+                    help=f"public URL of the output folder (default: {PLACEHOLDER_URL}, to edit)")
+    it.set_defaults(run=_init)
     return parser
 
 
@@ -198,6 +261,141 @@ class _ProgressBar:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+# The commands below import their modules when run: cron's `build` loads none of them.
+
+def _list(args: argparse.Namespace) -> int:
+    from syndicate.survey import count_channels
+
+    config = load_config(args.config)
+    census = count_channels(config, datetime.now(UTC))
+    zone = ZoneInfo(config.site.timezone)
+
+    def newest(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    if args.log_format == "json":
+        for count in census.channels:
+            print(json.dumps({"channel": count.channel.id, "title": count.channel.title,
+                              "matched": count.matched, "items": count.items,
+                              "newest": count.newest.isoformat() if count.newest else None},
+                             ensure_ascii=False))
+        return EXIT_OK
+    rows = [("CHANNEL", "MATCHED", "IN FEED", "NEWEST", "TITLE")]
+    rows += [(c.channel.id, str(c.matched), str(c.items), newest(c.newest), c.channel.title)
+             for c in census.channels]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  "
+              f"{row[3]:<{widths[3]}}  {row[4]}".rstrip())
+    skipped = f", {census.skipped} skipped (see `syndicate check`)" if census.skipped else ""
+    print(f"{census.files} files, {census.articles} articles{skipped}; times in {zone.key}")
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from syndicate.survey import article_json, inspect_file
+
+    log: _Log = args.log
+    file = Path(args.file)
+    if not file.is_file():
+        log.problem("error", args.file, "no such file")
+        return EXIT_USAGE
+    config = None
+    if Path(args.config).exists():
+        config = load_config(args.config)
+    else:
+        log.problem("notice", "", f"no {args.config}: reading with time zone UTC and the "
+                    "default encodings")
+    try:
+        inspection = inspect_file(file, config, datetime.now(UTC))
+    except OSError as e:
+        log.problem("error", args.file, f"cannot read: {e.strerror or e}")
+        return EXIT_USAGE
+    print(article_json(inspection))
+    if inspection.article is None:
+        log.problem("skipped", _display(file), inspection.reason or "")
+        return EXIT_STRICT
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from syndicate.serve import PreviewServer, Rebuilder
+
+    config = load_config(args.config)
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    if args.build:
+        report = build(config, datetime.now(UTC), wait=60)
+        _finish(report, args, "written")
+    root = config.site.output
+    if not root.is_dir():
+        raise OutputError(str(root), "the output folder does not exist: run `syndicate build` "
+                          "first, or serve with --build")
+    try:
+        server = PreviewServer(args.host, args.port, root, say)
+    except OSError as e:
+        args.log.problem("error", "", f"cannot listen on {args.host} port {args.port}: "
+                         f"{e.strerror or e}")
+        return EXIT_USAGE
+    rebuilder = (Rebuilder(Path(args.config), config, lambda: datetime.now(UTC), say)
+                 if args.build else None)
+    print(f"syndicate: serving {_display(root)} at {server.url} (Ctrl-C to stop)", flush=True)
+    # Ctrl-C, and a service manager's stop, end it cleanly; SIGINT explicitly, since a
+    # shell starts background jobs with it ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if rebuilder:
+            rebuilder.start()
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if rebuilder:
+            rebuilder.stop()
+        server.server_close()
+    say("syndicate: stopped")
+    return EXIT_OK
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _init(args: argparse.Namespace) -> int:
+    from syndicate.parse import DEFAULT_ENCODINGS
+    from syndicate.starter import starter_config
+    from syndicate.survey import survey_archive
+
+    target = Path(args.config)
+    refusal = ("already exists; init never overwrites a config (remove it, or write "
+               "another file with -c)")
+    if target.exists() or target.is_symlink():
+        args.log.problem("error", _display(target), refusal)
+        return EXIT_USAGE
+    source = Path(args.source) if args.source else target.absolute().parent / "articles"
+    if not source.is_dir():
+        raise OutputError(str(source), "no such folder: give the article folder with --source DIR")
+    survey = survey_archive(source, DEFAULT_ENCODINGS, datetime.now(UTC))
+    text = starter_config(survey, target, args.base_url)
+    try:
+        with open(target, "x", encoding="utf-8") as f:  # "x": never over a file made meanwhile
+            f.write(text)
+    except FileExistsError:
+        args.log.problem("error", _display(target), refusal)
+        return EXIT_USAGE
+    except OSError as e:
+        raise OutputError(str(target), f"cannot write: {e.strerror or e}") from e
+    sections = len(survey.sections)
+    skipped = f" ({survey.skipped} files skipped: see `syndicate check`)" if survey.skipped else ""
+    print(f"syndicate: wrote {_display(target)} with {sections + 1} channels (all, and one per "
+          f"section) from {survey.articles} articles in {_display(source)}{skipped}.\n"
+          f"Set site.base_url, then run `syndicate check` and `syndicate build`.")
+    return EXIT_OK
 
 
 def _finish(report: BuildReport, args: argparse.Namespace, verb: str) -> int:
