@@ -34,7 +34,7 @@ from syndicate.model import (
 from syndicate.output import build_lock, remove_leftovers, write_if_changed
 from syndicate.parse import read_entry
 from syndicate.schedule import due_channels
-from syndicate.select import fit_budget, merge_captures, newest_first, select
+from syndicate.select import apply_ledger, fit_budget, merge_captures, newest_first, select
 from syndicate.workers import run_batches
 
 
@@ -122,7 +122,8 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
                                notices=(notice,) if notice else (), not_due=not_due)
         index = index_archive(config, cache, now, progress)
         merged = merge_captures(index.entries)
-        ordered = newest_first(merged.entries)
+        stories, ledger_changes = apply_ledger(merged.entries, cache.ledger())
+        ordered = newest_first(stories)
         problems = list(index.problems)
         problems.extend(Problem(str(site.source / path), message, skipped=False)
                         for path, message in merged.warnings)
@@ -167,7 +168,9 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
             results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
         failures.extend(write_site_pages(config, selections, loader, cache, write and not failures))
         problems.extend(loader.problems)
-        if write:  # a channel counts as built when every one of its feeds is in place
+        if write:
+            cache.put_ledger(ledger_changes)
+            # a channel counts as built when every one of its feeds is in place
             done = Counter(result.channel for result in results)
             for channel in building:
                 if done[channel.id] == len(channel.formats):
