@@ -40,7 +40,8 @@ exit codes:
   {EXIT_USAGE}  the command line is wrong; init: the config file already exists (init never
      overwrites one); serve: cannot listen on the address given
   {EXIT_CONFIG}  the config is missing or invalid: every problem is listed, nothing is written
-  {EXIT_OUTPUT}  a feed could not be rendered or written; its last good file stays in place
+  {EXIT_OUTPUT}  a feed could not be rendered or written; its last good file stays in place;
+     cron: the crontab could not be read or changed
   {EXIT_LOCKED}  another build of this site is running (see --wait)
 """
 
@@ -107,6 +108,7 @@ class _Log:
                 "skipped": len(report.skipped), "warnings": len(report.warnings),
                 "feeds": len(report.feeds), "written": report.written,
                 "failed": len(report.failures), "seconds": round(report.seconds, 3),
+                "not_due": len(report.not_due),
             }))
         else:
             print(_summary(report, verb))
@@ -157,6 +159,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--no-cache", action="store_true",
                    help="ignore the incremental cache: read every file and render every feed "
                         "(the result is the same, only slower)")
+    b.add_argument("--due", action="store_true",
+                   help="build only the channels whose schedule has come due since their last "
+                        "build (channels without a schedule always are); for a crontab line "
+                        "that runs every minute, as `syndicate cron` writes it")
     b.set_defaults(run=_build)
 
     k = commands.add_parser(
@@ -218,14 +224,40 @@ def _parser() -> argparse.ArgumentParser:
     it.add_argument("--base-url", default=PLACEHOLDER_URL, metavar="URL",
                     help=f"public URL of the output folder (default: {PLACEHOLDER_URL}, to edit)")
     it.set_defaults(run=_init)
+
+    cr = commands.add_parser(
+        "cron", parents=[common], epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="print, install or remove the crontab line for the configured schedule",
+        description="Print the crontab line that builds the feeds on the config's schedule: "
+                    "at site.schedule when every channel shares it, else every minute with "
+                    "`build --due`. The line uses absolute paths, runs in the config's folder "
+                    "and appends its output to a log file. --install puts it in the crontab "
+                    "(replacing the line installed before for this config), --remove takes "
+                    "it out; no other line of the crontab changes.",
+    )
+    action = cr.add_mutually_exclusive_group()
+    action.add_argument("--install", action="store_true",
+                        help="add the line to the crontab, or replace this config's line")
+    action.add_argument("--remove", action="store_true", help="take this config's line out")
+    cr.add_argument("--log", metavar="FILE", dest="log_file",
+                    help="append the build's output to FILE (default: syndicate.log in the "
+                         "site's cache folder)")
+    cr.add_argument("--user", metavar="NAME",
+                    help="use NAME's crontab rather than yours (root only: crontab -u NAME)")
+    cr.set_defaults(run=_cron)
     return parser
 
 
 def _build(args: argparse.Namespace) -> int:
+    if args.due and args.no_cache:  # the cache is where the last build times are kept
+        args.log.problem("error", "", "--due needs the cache (it remembers when each channel "
+                         "was built); drop --no-cache")
+        return EXIT_USAGE
     config = load_config(args.config)
     with _ProgressBar(args) as progress:
         report = build(config, datetime.now(UTC), wait=args.wait, allow_shrink=args.allow_shrink,
-                       use_cache=not args.no_cache, progress=progress)
+                       use_cache=not args.no_cache, progress=progress, due=args.due)
     return _finish(report, args, "written")
 
 
@@ -234,6 +266,33 @@ def _check(args: argparse.Namespace) -> int:
     with _ProgressBar(args) as progress:
         report = build(config, datetime.now(UTC), write=False, progress=progress)
     return _finish(report, args, "checked")
+
+
+def _cron(args: argparse.Namespace) -> int:
+    from syndicate import crontab
+
+    config = load_config(args.config)
+    log_file = Path(args.log_file).absolute() if args.log_file else crontab.default_log(config)
+    text = crontab.line(config, crontab.plan(config), crontab.command(sys.argv[0], sys.executable),
+                        log_file)
+    if not (args.install or args.remove):
+        print(text)
+        return EXIT_OK
+    whose = f"{args.user}'s crontab" if args.user else "the crontab"
+    if args.install:
+        try:  # cron's shell cannot append to a log in a folder that does not exist
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(str(log_file.parent), f"cannot create: {e.strerror or e}") from e
+        changed = crontab.install(text, crontab.marker(config), args.user)
+        message = f"{'installed in' if changed else 'already in'} {whose}: {text}"
+    else:
+        changed = crontab.remove(crontab.marker(config), args.user)
+        message = (f"removed from {whose}" if changed
+                   else f"nothing to remove: {whose} has no line for {_display(config.path)}")
+    if args.verbose or sys.stdout.isatty():
+        print(f"syndicate: {message}")
+    return EXIT_OK
 
 
 class _ProgressBar:
@@ -426,9 +485,16 @@ def _summary(report: BuildReport, verb: str) -> str:
     files = (f"{report.written} {verb}, {feeds - report.written} unchanged"
              if verb == "written" else f"{feeds} {verb}")
     failed = f", {len(report.failures)} failed" if report.failures else ""
+    if report.not_due and not report.feeds and not report.failures:
+        return f"syndicate: nothing due ({_channels(len(report.not_due))} waiting for their schedule)"
+    waiting = f"; {_channels(len(report.not_due))} not due" if report.not_due else ""
     return (f"syndicate: {report.files_seen} files ({report.files_parsed} read), "
             f"{report.articles} articles ({skipped} skipped, {warnings} warnings); "
-            f"{feeds} feeds: {files}{failed} in {report.seconds:.1f}s")
+            f"{feeds} feeds: {files}{failed} in {report.seconds:.1f}s{waiting}")
+
+
+def _channels(count: int) -> str:
+    return f"{count} channel" if count == 1 else f"{count} channels"
 
 
 def _display(path: str | Path) -> str:

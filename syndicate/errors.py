@@ -64,3 +64,7 @@ class OutputError(SyndicateError):
 
 class LockedError(SyndicateError):
     """Another build holds the lock on this output."""
+
+
+class CrontabError(SyndicateError):
+    """The user's crontab could not be read or changed (or `crontab` is missing)."""
