@@ -10,7 +10,7 @@ import os
 import time
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,7 +166,8 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
                 size, mtime_ns = _stat(path)
                 cache.put_feed(path.name, digest, size, mtime_ns, dropped)
             results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
-        failures.extend(write_site_pages(config, selections, loader, cache, write and not failures))
+        failures.extend(write_site_pages(config, selections, loader, cache, write and not failures,
+                                         not_due))
         problems.extend(loader.problems)
         if write:
             cache.put_ledger(ledger_changes)
@@ -266,17 +267,22 @@ def _second_pass(job: tuple[str, str, Sequence[str], datetime, Sequence[Entry]]
 # --- site pages: index.opml, index.html and each channel's <id>.html ------------------------
 
 def write_site_pages(config: Config, selections: Sequence[tuple[Channel, Sequence[Entry]]],
-                     loader: _ArticleLoader, cache: Cache, write: bool) -> list[Failure]:
+                     loader: _ArticleLoader, cache: Cache, write: bool,
+                     not_due: Collection[str] = ()) -> list[Failure]:
     """The OPML list, the front page and each channel's preview page, handled like the
     feeds: not even rendered when their inputs are those of the files on disk, parsed
     back before they are written, and written through write_if_changed.
 
     With write=False they are rendered but not written: for `check`, and after a feed of
     this run failed, since the pages describe the feeds and a failed run leaves the last
-    good output in place. Returns the pages that could not be rendered or written."""
+    good output in place. Returns the pages that could not be rendered or written.
+
+    A channel that a `build --due` run left alone (`not_due`) keeps its preview page as
+    it is, beside its feeds; the front page and the OPML list describe every channel."""
     site = config.site
     pages = [("index.opml", selections), ("index.html", selections)]
-    pages.extend((f"{channel.id}.html", [(channel, chosen)]) for channel, chosen in selections)
+    pages.extend((f"{channel.id}.html", [(channel, chosen)]) for channel, chosen in selections
+                 if channel.id not in not_due)
     stale: list[tuple[Path, str]] = []
     for name, inputs in pages:
         path = site.output / name

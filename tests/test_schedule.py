@@ -280,7 +280,7 @@ def _two_schedules(site: Callable[..., Path], tmp_path: Path) -> Config:
 
 def _state(feeds: Path, channel: str) -> dict[str, tuple[int, bytes]]:
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(feeds.iterdir())
-            if p.stem == channel and p.suffix != ".html"}
+            if p.stem == channel}  # its feeds and its preview page
 
 
 def _items(feeds: Path, channel: str) -> int:
