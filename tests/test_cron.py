@@ -165,13 +165,21 @@ def test_without_crontab_install_says_what_to_do(site: Callable[..., Path], tmp_
 # --- the real crontab, on a throwaway user ---------------------------------------------------
 
 CRONTAB = shutil.which("crontab")
-needs_real_crontab = pytest.mark.skipif(
-    CRONTAB is None or os.geteuid() != 0 or not shutil.which("useradd"),
-    reason=("the real-crontab tests need the `crontab` program (Debian package cron: apt-get "
-            "install cron)" if CRONTAB is None else
-            "the real-crontab tests run as root, on a throwaway user's crontab (crontab -u); "
-            "they never touch the crontab of the user running the tests"),
-)
+
+
+def _why_not_real_crontab() -> str:
+    if CRONTAB is None:
+        return ("the real-crontab tests need the `crontab` program (Debian package cron: "
+                "apt-get install cron)")
+    if os.geteuid() != 0:
+        return ("the real-crontab tests run as root, on a throwaway user's crontab "
+                "(crontab -u); they never touch the crontab of the user running the tests")
+    if not shutil.which("useradd"):
+        return "the real-crontab tests need `useradd` to create a throwaway user"
+    return ""
+
+
+needs_real_crontab = pytest.mark.skipif(bool(_why_not_real_crontab()), reason=_why_not_real_crontab())
 
 
 def _crontab_of(user: str | None) -> tuple[int, bytes]:
