@@ -4,8 +4,9 @@
 
 Deterministic for a given N (seeded). Ten sections, dates spread over two years, 0 to 4
 images per article (most through the images.weserv.nl proxy), articles of 3–8 KB like
-real ones, and about 1% of stories captured a second time a day later with a
-correction paragraph. The text is generated from a fixed vocabulary, not copied.
+real ones, and about 1% of stories captured a second time a day later: the same URL,
+title, `<time>` and text, a header one day later and a correction paragraph at the end.
+The text is generated from a fixed vocabulary, not copied.
 """
 
 from __future__ import annotations
@@ -43,7 +44,12 @@ def image_url(rng: random.Random, n: int, k: int, when: datetime) -> str:
     return f"https://images.weserv.nl/?url={path}" if rng.random() < 0.8 else f"https://{path}"
 
 
-def article(rng: random.Random, n: int, when: datetime, correction: bool = False) -> str:
+def article(rng: random.Random, n: int, when: datetime, correction: bool = False,
+            captured: datetime | None = None) -> str:
+    """Article n, first published at `when` (its URL, title and `<time>` follow from it);
+    the header says `captured` (default: `when`). With the same rng state, a call with
+    `correction=True` and a later `captured` gives the same story re-captured: the same
+    URL, title, `<time>`, images and text, plus a correction paragraph."""
     section = SECTIONS[n % len(SECTIONS)]
     local = (when - timedelta(minutes=rng.randint(5, 90))).astimezone(ZONE)
     url = f"https://cn.nytimes.com/{section}/{local:%Y%m%d}/story-{n}/"
@@ -64,7 +70,8 @@ def article(rng: random.Random, n: int, when: datetime, correction: bool = False
     parts.append("<section>" + "".join(body) + "</section>")
     parts.append(f'<footer><p>翻译：纽约时报中文网</p><a href="https://www.nytimes.com/{local:%Y/%m/%d}/'
                  f'{section}/story-{n}.html">点击查看本文英文版。</a></footer>')
-    return f"<!--{int(when.timestamp() * 1000)}-->\n[{title}]({url})\n------\n\n" + "".join(parts)
+    header = int((captured or when).timestamp() * 1000)
+    return f"<!--{header}-->\n[{title}]({url})\n------\n\n" + "".join(parts)
 
 
 def write_corpus(count: int, folder: Path, seed: int = 1) -> None:
@@ -72,10 +79,12 @@ def write_corpus(count: int, folder: Path, seed: int = 1) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for n in range(count):
         when = START + timedelta(seconds=rng.randrange(SPAN_SECONDS))
+        state = rng.getstate()  # replayed for a re-capture: the same story, word for word
         (folder / f"{n:07d}.txt").write_text(article(rng, n, when), encoding="utf-8")
         if rng.random() < 0.01:  # re-captured a day later, with a correction
-            again = random.Random(seed * 1_000_003 + n)
-            text = article(again, n, when + timedelta(days=1), correction=True)
+            again = random.Random()
+            again.setstate(state)
+            text = article(again, n, when, correction=True, captured=when + timedelta(days=1))
             (folder / f"{n:07d}-recapture.txt").write_text(text, encoding="utf-8")
 
 
