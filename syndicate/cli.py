@@ -209,6 +209,8 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
     sv.add_argument("--build", action="store_true",
                     help="build first, then rebuild whenever article files or the config change")
+    sv.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
+                    help="with --build, how often to look for changes (default 2)")
     sv.set_defaults(run=_serve)
 
     it = commands.add_parser(
@@ -400,8 +402,8 @@ def _serve(args: argparse.Namespace) -> int:
         args.log.problem("error", "", f"cannot listen on {args.host} port {args.port}: "
                          f"{e.strerror or e}")
         return EXIT_USAGE
-    rebuilder = (Rebuilder(Path(args.config), config, lambda: datetime.now(UTC), say)
-                 if args.build else None)
+    rebuilder = (Rebuilder(Path(args.config), config, lambda: datetime.now(UTC), say,
+                           interval=max(0.1, args.interval)) if args.build else None)
     print(f"syndicate: serving {_display(root)} at {server.url} (Ctrl-C to stop)", flush=True)
     # Ctrl-C, and a service manager's stop, end it cleanly; SIGINT explicitly, since a
     # shell starts background jobs with it ignored.

@@ -292,8 +292,10 @@ class Rebuilder(threading.Thread):
             # Scanning a huge archive every two seconds would keep a core busy: poll at
             # most a fifth of the time.
             wait = max(self.interval, 4 * (time.monotonic() - started))
+            # The signature taken before the build: a change made while it runs is seen
+            # at the next poll and builds again.
             if current != self.last and self.rebuild():
-                self.last = self.signature()
+                self.last = current
 
     def rebuild(self) -> bool:
         """Build once; False when it should be tried again at the next poll."""

@@ -296,7 +296,7 @@ def test_a_busy_port_is_a_clear_error(server: Server, tmp_path: Path) -> None:
 def test_build_mode_rebuilds_on_new_articles_and_config_changes(tmp_path: Path) -> None:
     make_articles(tmp_path / "articles", 3)
     config = write_config(tmp_path, {"all": {"title": "All", "link": "https://cn.nytimes.com/"}})
-    proc, url = start(config, "--build")  # builds first: there is no output folder yet
+    proc, url = start(config, "--build", "--interval", "0.5")  # builds first: no output yet
     server = Server(proc, url, tmp_path / "feeds")
     try:
         assert server.request("/all.json").status == 200
@@ -308,7 +308,7 @@ def test_build_mode_rebuilds_on_new_articles_and_config_changes(tmp_path: Path) 
         assert wait_for(lambda: "Renamed channel" in server.request("/").body.decode()), \
             "the config change did not reach index.html within 20 s"
         (tmp_path / "config.yaml").write_text("site: [broken", encoding="utf-8")
-        time.sleep(3)
+        time.sleep(1.5)
         assert server.request("/all.json").status == 200  # still serving the last good output
     finally:
         err = stop(proc)
