@@ -389,6 +389,10 @@ def _serve(args: argparse.Namespace) -> int:
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    # The rebuilder's first look at the files comes before the first build, so a file
+    # added while that build runs is built at the first poll, not missed.
+    rebuilder = (Rebuilder(Path(args.config), config, lambda: datetime.now(UTC), say,
+                           interval=max(0.1, args.interval)) if args.build else None)
     if args.build:
         report = build(config, datetime.now(UTC), wait=60)
         _finish(report, args, "written")
@@ -402,8 +406,6 @@ def _serve(args: argparse.Namespace) -> int:
         args.log.problem("error", "", f"cannot listen on {args.host} port {args.port}: "
                          f"{e.strerror or e}")
         return EXIT_USAGE
-    rebuilder = (Rebuilder(Path(args.config), config, lambda: datetime.now(UTC), say,
-                           interval=max(0.1, args.interval)) if args.build else None)
     print(f"syndicate: serving {_display(root)} at {server.url} (Ctrl-C to stop)", flush=True)
     # Ctrl-C, and a service manager's stop, end it cleanly; SIGINT explicitly, since a
     # shell starts background jobs with it ignored.
