@@ -369,7 +369,7 @@ def test_due_through_the_command_line(site: Callable[..., Path], tmp_path: Path)
     make_articles(tmp_path / "articles", 1, start=2)
     result = run_cli("build", "--due", "-v", "-c", str(path))
     assert result.code == 0, result.err
-    assert result.err == ""
+    assert result.err == "", result.err
     assert "3 feeds: 3 written, 0 unchanged" in result.out and "1 channel not due" in result.out
     assert _items(feeds, "often") == 3
     assert _state(feeds, "daily") == daily_before
