@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from syndicate.model import Article
-from syndicate.survey import guess_language
+from syndicate.survey import article_json, guess_language, inspect_file
 from tests.conftest import (
     FIXTURES,
     ROOT,
@@ -267,22 +267,29 @@ def test_show_names_the_parsers_warnings(tmp_path: Path) -> None:
     assert warnings and "header" in warnings[0]
 
 
+def test_show_says_why_a_file_would_be_skipped(tmp_path: Path) -> None:
+    result = run_cli("show", str(FIXTURES / "messy" / "no_title_line.txt"), cwd=tmp_path)
+    assert result.code == 1
+    assert json.loads(result.out) == {"path": "no_title_line.txt", "skipped": True,
+                                      "reason": result.err.split(": skipped: ", 1)[1].strip()}
+    assert "title" in json.loads(result.out)["reason"]
+
+
 @pytest.mark.parametrize("name", sorted(n for n, case in MESSY_CASES.items()
                                         if case["outcome"] == "skipped"))
-def test_show_says_why_a_file_would_be_skipped(name: str, tmp_path: Path) -> None:
-    result = run_cli("show", str(FIXTURES / "messy" / name), cwd=tmp_path)
-    assert result.code == 1
-    record = json.loads(result.out)
-    assert record["skipped"] is True
-    assert MESSY_CASES[name]["reason"] in record["reason"]
-    assert f"{name}: skipped: " in result.err
+def test_every_skip_reason_of_the_messy_archive(name: str) -> None:
+    inspection = inspect_file(FIXTURES / "messy" / name, None, datetime.now(UTC))
+    assert inspection.article is None and inspection.reason
+    assert MESSY_CASES[name]["reason"] in inspection.reason
+    assert json.loads(article_json(inspection))["skipped"] is True
 
 
-@pytest.mark.parametrize("name", ["README.md", "cover.jpg"])
+@pytest.mark.parametrize("name", ["README.md", "cover.jpg", ".hidden"])
 def test_show_says_when_builds_never_read_a_file(name: str, tmp_path: Path) -> None:
-    result = run_cli("show", str(FIXTURES / "messy" / name), cwd=tmp_path)
-    assert result.code == 1
-    assert json.loads(result.out)["reason"].startswith("passed over")
+    path = tmp_path / name
+    path.write_bytes((FIXTURES / "messy" / name).read_bytes() if name != ".hidden" else SEED.read_bytes())
+    inspection = inspect_file(path, None, datetime.now(UTC))
+    assert inspection.article is None and (inspection.reason or "").startswith("passed over")
 
 
 def test_show_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
