@@ -8,7 +8,12 @@
 - feeds: for each output file, a digest of everything that went into it and the stat
   signature it was left with, so an unchanged feed is neither rendered nor written;
 - builds: when each channel was last built, which `build --due` compares with the
-  channel's schedule (a lost cache makes every channel due once).
+  channel's schedule (a lost cache makes every channel due once);
+- archives: for each monthly archive document, the digest of its inputs, how many items
+  it holds and the stat signature of each of its parts, as `feeds` does for feeds;
+- probes: what each enclosure URL answered (byte length and type, or why not), so an
+  image is asked about once, and a failure again only after a week;
+- pings: feeds whose WebSub notification failed, to send again after the next build.
 
 The cache is only an accelerator: a build with it gives the same bytes as one without
 (`--no-cache`). A cache that is corrupt, from another version or not ours is thrown
@@ -26,7 +31,7 @@ from typing import Any
 
 from syndicate.model import Entry, Stamp
 
-SCHEMA = 4  # bump when the tables or the meaning of a record change
+SCHEMA = 5  # bump when the tables or the meaning of a record change
 FILE_NAME = "state.sqlite"
 
 
@@ -36,6 +41,21 @@ class FileRecord:
     mtime_ns: int
     entry: Entry | None  # None: the file gave no article
     skip_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveRecord:
+    digest: str  # of everything the month's document depends on
+    items: int  # how many items it holds, for shrink protection
+    parts: tuple[tuple[int, int], ...]  # (size, mtime_ns) of each part file, in order
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRecord:
+    length: int  # bytes; 0 when unknown
+    mime: str  # the type the server gave; "" to keep the one from the file name
+    error: str  # "" when the length is known, else why not
+    checked: datetime  # when it was asked (aware UTC)
 
 
 class Cache:
@@ -117,6 +137,51 @@ class Cache:
     def put_build(self, channel: str, built: datetime) -> None:
         self._db.execute("INSERT OR REPLACE INTO builds VALUES (?, ?)", (channel, built.isoformat()))
 
+    # --- archives ------------------------------------------------------------------------
+
+    def archive(self, name: str) -> ArchiveRecord | None:
+        """The record of a monthly archive, named by its first part (`world/2024-05.xml`)."""
+        row = self._db.execute("SELECT digest, items, parts FROM archives WHERE name = ?",
+                               (name,)).fetchone()
+        if not row:
+            return None
+        parts = tuple((int(size), int(mtime)) for size, mtime
+                      in (part.split(":") for part in str(row[2]).split(",") if part))
+        return ArchiveRecord(str(row[0]), int(row[1]), parts)
+
+    def put_archive(self, name: str, record: ArchiveRecord) -> None:
+        parts = ",".join(f"{size}:{mtime}" for size, mtime in record.parts)
+        self._db.execute("INSERT OR REPLACE INTO archives VALUES (?, ?, ?, ?)",
+                         (name, record.digest, record.items, parts))
+
+    # --- probes --------------------------------------------------------------------------
+
+    def probes(self, urls: list[str]) -> dict[str, ProbeRecord]:
+        """What is known of these enclosure URLs (those never asked are left out)."""
+        found: dict[str, ProbeRecord] = {}
+        for i in range(0, len(urls), 500):  # SQLite limits the number of parameters
+            chunk = urls[i:i + 500]
+            for url, length, mime, error, checked in self._db.execute(
+                    "SELECT url, length, mime, error, checked FROM probes WHERE url IN "
+                    f"({', '.join('?' * len(chunk))})", chunk):
+                found[url] = ProbeRecord(int(length), mime, error, datetime.fromisoformat(checked))
+        return found
+
+    def put_probes(self, records: list[tuple[str, ProbeRecord]]) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?, ?)",
+                             [(url, r.length, r.mime, r.error, r.checked.isoformat())
+                              for url, r in records])
+
+    # --- pings ---------------------------------------------------------------------------
+
+    def pending_pings(self) -> list[str]:
+        """Feed URLs whose WebSub notification has not gone through yet."""
+        return [str(row[0]) for row in self._db.execute("SELECT url FROM pings ORDER BY url")]
+
+    def set_pending_pings(self, urls: list[str]) -> None:
+        self._db.execute("DELETE FROM pings")
+        self._db.executemany("INSERT OR REPLACE INTO pings VALUES (?)", [(url,) for url in urls])
+
     def commit(self) -> None:
         self._db.commit()
 
@@ -147,6 +212,11 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
         db.execute("CREATE TABLE IF NOT EXISTS ledger (url TEXT PRIMARY KEY, content_hash TEXT, "
                    "published TEXT, updated TEXT)")
         db.execute("CREATE TABLE IF NOT EXISTS builds (channel TEXT PRIMARY KEY, built TEXT NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS archives (name TEXT PRIMARY KEY, digest TEXT, "
+                   "items INTEGER, parts TEXT)")
+        db.execute("CREATE TABLE IF NOT EXISTS probes (url TEXT PRIMARY KEY, length INTEGER, "
+                   "mime TEXT, error TEXT, checked TEXT)")
+        db.execute("CREATE TABLE IF NOT EXISTS pings (url TEXT PRIMARY KEY)")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
         known = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
         if known is None or known[0] != settings:
