@@ -14,8 +14,9 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from syndicate import __version__
+from syndicate import __version__, archive
 from syndicate.cache import Cache
 from syndicate.errors import ArticleError, OutputError, RenderError
 from syndicate.index import Progress, index_archive, parse_settings
@@ -37,12 +38,15 @@ from syndicate.schedule import due_channels
 from syndicate.select import apply_ledger, fit_budget, merge_captures, newest_first, select
 from syndicate.workers import run_batches
 
+if TYPE_CHECKING:  # probe.py and publish.py load the network stack: only when used
+    from syndicate.probe import Sizer
 
-def render_feed(config: Config, channel: Channel, fmt: Format,
-                items: Sequence[Article]) -> tuple[bytes, int]:
+
+def render_feed(config: Config, channel: Channel, fmt: Format, items: Sequence[Article],
+                history: archive.History | None = None) -> tuple[bytes, int]:
     """The feed's bytes within the channel's byte budget, and how many items were dropped.
     The bytes are parsed back before they are returned: a feed that does not parse is
-    never written."""
+    never written. `history`: the link to the newest archive month (archive: monthly)."""
     # The rendering stack (feedgen, lxml) is imported on first use: a cron run that finds
     # nothing changed renders nothing and is spared loading it.
     import lxml.etree
@@ -51,8 +55,11 @@ def render_feed(config: Config, channel: Channel, fmt: Format,
 
     renderer = RENDERERS[fmt]
     try:
-        data, dropped = fit_budget(items, lambda keep: renderer(config.site, channel, keep),
-                                   channel.max_bytes)
+        def render(keep: Sequence[Article]) -> bytes:
+            data = renderer(config.site, channel, keep)
+            return archive.decorate(data, fmt, history) if history else data
+
+        data, dropped = fit_budget(items, render, channel.max_bytes)
         if fmt == "json":
             json.loads(data)
         else:
@@ -96,21 +103,29 @@ def shrink_reason(path: Path, fmt: Format, channel: Channel, new_count: int) -> 
 
 def build(config: Config, now: datetime, *, write: bool = True, wait: float = 0.0,
           allow_shrink: bool = False, use_cache: bool = True,
-          progress: Progress | None = None, due: bool = False) -> BuildReport:
+          progress: Progress | None = None, due: bool = False, notify: bool = False,
+          probe: bool = False) -> BuildReport:
     """Build every channel. With write=False (`syndicate check`) nothing is written (not
     even the cache) and no lock is taken, but every feed is still rendered, so render
     failures show. With due=True only the channels whose schedule has come due since
-    their last build (see schedule.py) are built; the others are left alone."""
+    their last build (see schedule.py) are built; the others are left alone.
+
+    With notify=True (`syndicate build`) the WebSub hub, if the site has one, is told of
+    each feed written. probe=True asks image servers for enclosure sizes, as
+    site.probe_enclosures does (never when write=False)."""
     started = time.monotonic()
+    if probe:
+        config = replace(config, site=replace(config.site, probe_enclosures=True))
     if not write:
         return _build(config, now, False, allow_shrink, False, progress, started)
     with build_lock(config.site.cache, wait):
         remove_leftovers(config.site.output)
-        return _build(config, now, True, allow_shrink, use_cache, progress, started, due)
+        return _build(config, now, True, allow_shrink, use_cache, progress, started, due, notify)
 
 
 def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_cache: bool,
-           progress: Progress | None, started: float, due: bool = False) -> BuildReport:
+           progress: Progress | None, started: float, due: bool = False,
+           notify: bool = False) -> BuildReport:
     site = config.site
     cache, notice = Cache.open(site.cache if use_cache else None, parse_settings(config))
     try:
@@ -131,15 +146,19 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
         failures: list[Failure] = []
         stale: list[tuple[Channel, Format, Path, str, list[Entry]]] = []
         selections: list[tuple[Channel, list[Entry]]] = []  # for the site pages
+        plans: dict[str, archive.Plan] = {}  # channels with archive: monthly
         for channel in config.channels:
             chosen = select(ordered, channel)
             selections.append((channel, chosen))
             if channel not in building:
                 continue  # not due: its feeds are left as they are
+            if channel.archive == "monthly":
+                plans[channel.id] = archive.plan(ordered, channel, site.timezone)
             for fmt in channel.formats:
                 name = f"{channel.id}{FILE_SUFFIX[fmt]}"
                 path = site.output / name
-                digest = feed_digest(config, channel, fmt, chosen)
+                digest = feed_digest(config, channel, fmt, chosen,
+                                     archive.subscription_history(site, plans.get(channel.id), fmt))
                 kept = cache.feed(name)
                 if write and kept and kept[0] == digest and _stat(path) == kept[1:3]:
                     # Same inputs as the feed on disk, which nobody touched: nothing to do.
@@ -147,11 +166,20 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
                                               False, kept[3]))
                 else:
                     stale.append((channel, fmt, path, digest, chosen))
-        loader = _ArticleLoader(config, now)
+        loader = _ArticleLoader(config, now, _sizer(config, cache, now) if write else None)
         loader.load(entry for *_, chosen in stale for entry in chosen)
+        archived: list[FeedResult] = []
+        archive_failures: list[Failure] = []
+        for plan in plans.values():  # before the feeds: a feed never links to a missing month
+            done_months, failed_months = archive.write_archives(
+                config, plan, cache, loader, write=write, allow_shrink=allow_shrink)
+            archived.extend(done_months)
+            archive_failures.extend(failed_months)
         for channel, fmt, path, digest, chosen in stale:
             try:
-                data, dropped = render_feed(config, channel, fmt, loader.articles(chosen))
+                items = loader.articles(chosen)
+                data, dropped = render_feed(config, channel, fmt, items, archive.subscription_history(
+                    site, plans.get(channel.id), fmt))
                 reason = None if allow_shrink else shrink_reason(path, fmt, channel, len(chosen))
                 if reason:
                     raise OutputError(str(path), reason)
@@ -164,10 +192,13 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
                 continue
             if write:
                 size, mtime_ns = _stat(path)
-                cache.put_feed(path.name, digest, size, mtime_ns, dropped)
+                # A feed rendered before all its images were probed is rendered again next time.
+                cache.put_feed(path.name, digest if loader.settled(items) else "", size, mtime_ns,
+                               dropped)
             results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
         failures.extend(write_site_pages(config, selections, loader, cache, write and not failures,
                                          not_due))
+        failures.extend(archive_failures)
         problems.extend(loader.problems)
         if write:
             cache.put_ledger(ledger_changes)
@@ -177,6 +208,8 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
                 if done[channel.id] == len(channel.formats):
                     cache.put_build(channel.id, now.astimezone(UTC))
         cache.commit()
+        notified, hub_failed = (_announce(config, cache, results) if write and notify and site.hub
+                                else ((), ()))
     finally:
         cache.close()
     return BuildReport(
@@ -189,14 +222,21 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
         files_parsed=index.parsed,
         notices=(notice,) if notice else (),
         not_due=not_due,
+        archives=tuple(archived),
+        hub_notified=notified,
+        hub_failed=hub_failed,
+        probed=loader.sizer.asked if loader.sizer else 0,
+        probe_failures=tuple(loader.sizer.failures.items()) if loader.sizer else (),
     )
 
 
-def feed_digest(config: Config, channel: Channel, fmt: Format, chosen: Sequence[Entry]) -> str:
+def feed_digest(config: Config, channel: Channel, fmt: Format, chosen: Sequence[Entry],
+                history: archive.History | None = None) -> str:
     """Everything a feed's bytes depend on. Equal digests mean equal feeds."""
     site = config.site
     parts = [__version__, fmt, repr(channel), site.base_url, site.title, site.hub or "",
-             site.schedule or ""]  # the RSS <ttl> comes from the channel's or the site's
+             site.schedule or "",  # the RSS <ttl> comes from the channel's or the site's
+             str(site.probe_enclosures), repr(history)]
     parts.extend(f"{e.path}|{e.url}|{e.content_hash}|{e.published.isoformat()}|"
                  f"{(e.updated or e.captured).isoformat()}" for e in chosen)
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
@@ -214,13 +254,17 @@ class _ArticleLoader:
     """The second pass, for the entries that made it into a feed: each file is read again
     and its HTML parsed once per build, however many channels carry it, on every core
     when there are many. Only these full articles are held in memory, never the whole
-    archive's."""
+    archive's.
 
-    def __init__(self, config: Config, now: datetime) -> None:
+    With a sizer (enclosure probing), the articles it gives out carry their images'
+    probed lengths and types."""
+
+    def __init__(self, config: Config, now: datetime, sizer: Sizer | None = None) -> None:
         self.config = config
         self.now = now
         self.loaded: dict[str, Article | None] = {}
         self.problems: list[Problem] = []
+        self.sizer = sizer
 
     def load(self, entries: Iterable[Entry]) -> None:
         wanted = list({e.path: e for e in entries if e.path not in self.loaded}.values())
@@ -235,7 +279,49 @@ class _ArticleLoader:
 
     def articles(self, entries: Sequence[Entry]) -> list[Article]:
         self.load(entries)
-        return [a for a in (self.loaded[e.path] for e in entries) if a is not None]
+        found = [a for a in (self.loaded[e.path] for e in entries) if a is not None]
+        return self.sizer.sized(found) if self.sizer else found
+
+    def transient(self, entries: Sequence[Entry]) -> list[Article]:
+        """Like articles(), but what this call had to load is let go afterwards: an archive
+        month's full text is held while the month is written, never the whole history.
+        (Files that failed stay remembered, so each is reported once.)"""
+        fresh = [e.path for e in entries if e.path not in self.loaded]
+        try:
+            return self.articles(entries)
+        finally:
+            for path in fresh:
+                if self.loaded.get(path) is not None:
+                    del self.loaded[path]
+
+    def settled(self, articles: Sequence[Article]) -> bool:
+        """False when some image of these articles still waits to be probed."""
+        return self.sizer is None or self.sizer.settled(articles)
+
+
+def _sizer(config: Config, cache: Cache, now: datetime) -> Sizer | None:
+    if not config.site.probe_enclosures:
+        return None
+    from syndicate.probe import Sizer
+
+    return Sizer(cache, now, config.site.probe_private)
+
+
+def _announce(config: Config, cache: Cache, results: Sequence[FeedResult]
+              ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Tell the WebSub hub of every feed written this run, and of those it could not be
+    told of last time; remember the ones it cannot be told of now for the next build."""
+    from syndicate.publish import notify_hub
+
+    site = config.site
+    assert site.hub
+    feeds = {site.feed_url(c.id, fmt) for c in config.channels for fmt in c.formats}
+    topics = [url for url in cache.pending_pings() if url in feeds]
+    topics.extend(site.feed_url(r.channel, r.fmt) for r in results if r.written)
+    outcome = notify_hub(site.hub, topics)
+    cache.set_pending_pings([url for url, _ in outcome.failed])
+    cache.commit()
+    return outcome.notified, outcome.failed
 
 
 def _second_pass(job: tuple[str, str, Sequence[str], datetime, Sequence[Entry]]

@@ -109,6 +109,10 @@ class _Log:
                 "feeds": len(report.feeds), "written": report.written,
                 "failed": len(report.failures), "seconds": round(report.seconds, 3),
                 "not_due": len(report.not_due),
+                "archives": len(report.archives),
+                "archives_written": sum(1 for a in report.archives if a.written),
+                "hub_notified": len(report.hub_notified), "hub_failed": len(report.hub_failed),
+                "probed": report.probed, "probe_failed": len(report.probe_failures),
             }))
         else:
             print(_summary(report, verb))
@@ -163,6 +167,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="build only the channels whose schedule has come due since their last "
                         "build (channels without a schedule always are); for a crontab line "
                         "that runs every minute, as `syndicate cron` writes it")
+    b.add_argument("--probe-enclosures", action="store_true",
+                   help="ask image servers for each enclosure's real size and type (as "
+                        "site.probe_enclosures: true does); each image is asked once")
     b.set_defaults(run=_build)
 
     k = commands.add_parser(
@@ -259,7 +266,8 @@ def _build(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with _ProgressBar(args) as progress:
         report = build(config, datetime.now(UTC), wait=args.wait, allow_shrink=args.allow_shrink,
-                       use_cache=not args.no_cache, progress=progress, due=args.due)
+                       use_cache=not args.no_cache, progress=progress, due=args.due, notify=True,
+                       probe=args.probe_enclosures)
     return _finish(report, args, "written")
 
 
@@ -474,6 +482,15 @@ def _finish(report: BuildReport, args: argparse.Namespace, verb: str) -> int:
         if feed.dropped_for_size:
             log.problem("warning", _display(feed.path), f"{feed.dropped_for_size} oldest items "
                         "left out to stay under the channel's max_bytes")
+    for url, why in report.hub_failed:
+        log.problem("warning", url, f"the WebSub hub was not told of this update ({why}); "
+                    "it will be told after the next build")
+    unknown: dict[str, list[str]] = {}
+    for url, why in report.probe_failures:
+        unknown.setdefault(why, []).append(url)
+    for why, urls in unknown.items():
+        log.problem("warning", "", f"enclosure size unknown (length 0) for {len(urls)} "
+                    f"image{'s' if len(urls) > 1 else ''}: {why}; e.g. {urls[0]}")
     if args.verbose or sys.stdout.isatty():
         log.summary(report, verb)
     if report.failures:
@@ -494,7 +511,23 @@ def _summary(report: BuildReport, verb: str) -> str:
     waiting = f"; {_channels(len(report.not_due))} not due" if report.not_due else ""
     return (f"syndicate: {report.files_seen} files ({report.files_parsed} read), "
             f"{report.articles} articles ({skipped} skipped, {warnings} warnings); "
-            f"{feeds} feeds: {files}{failed} in {report.seconds:.1f}s{waiting}")
+            f"{feeds} feeds: {files}{failed} in {report.seconds:.1f}s{waiting}{_extras(report)}")
+
+
+def _extras(report: BuildReport) -> str:
+    """Archives, the WebSub hub and enclosure probing, when they did anything."""
+    extras = []
+    if report.archives:
+        written = sum(1 for a in report.archives if a.written)
+        extras.append(f"{len(report.archives)} archive documents ({written} written)")
+    if report.hub_notified or report.hub_failed:
+        extras.append(f"hub told of {len(report.hub_notified)} feeds"
+                      + (f" ({len(report.hub_failed)} failed)" if report.hub_failed else ""))
+    if report.probed or report.probe_failures:
+        extras.append(f"{report.probed} enclosures probed"
+                      + (f" ({len(report.probe_failures)} without a size)"
+                         if report.probe_failures else ""))
+    return "".join(f"; {extra}" for extra in extras)
 
 
 def _channels(count: int) -> str:

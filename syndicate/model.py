@@ -191,6 +191,12 @@ class BuildReport:
     files_parsed: int = 0  # files read this run; the others came from the cache
     notices: tuple[str, ...] = ()  # one-line remarks, e.g. a cache that had to be rebuilt
     not_due: tuple[str, ...] = ()  # channels `build --due` left alone: not yet due
+    archives: tuple[FeedResult, ...] = ()  # monthly archive documents (`archive: monthly`)
+    hub_notified: tuple[str, ...] = ()  # feed URLs the WebSub hub was told of this run
+    # (feed URL, why) the hub could not be told; a warning only, tried again next build
+    hub_failed: tuple[tuple[str, str], ...] = ()
+    probed: int = 0  # enclosure URLs asked this run (each is asked once, then remembered)
+    probe_failures: tuple[tuple[str, str], ...] = ()  # (image URL, why its size stays unknown)
 
     @property
     def skipped(self) -> tuple[Problem, ...]:
