@@ -4,6 +4,7 @@ is too small for worker processes to pay off."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -19,7 +20,10 @@ def run_batches(work: Callable[[Job], list[Result]], jobs: Sequence[Job],
     """Yield `work(job)` for each job, in order. `work` must be a module-level function
     (it is sent to worker processes); `items` is how many items the jobs hold in all."""
     workers = min(os.cpu_count() or 1, 8)
-    if items < PARALLEL_MIN or workers == 1 or len(jobs) == 1:
+    # fork is only safe from a single-threaded process: `serve --build` builds from a
+    # background thread while the server's threads run, so there it works in-process.
+    threaded = threading.active_count() > 1
+    if items < PARALLEL_MIN or workers == 1 or len(jobs) == 1 or threaded:
         yield from map(work, jobs)
         return
     # Imported here: a warm run reads no file and needs no worker processes.
