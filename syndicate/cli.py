@@ -322,6 +322,9 @@ class _ProgressBar:
         if self.bar is None and total >= self.MIN_FILES:
             from tqdm import tqdm  # only needed on a terminal
 
+            # No monitor thread: worker processes are only forked from a single-threaded
+            # process (see workers.py).
+            tqdm.monitor_interval = 0
             self.bar = tqdm(total=total, unit="file", desc="reading", leave=False,
                             file=sys.stderr, dynamic_ncols=True)
         if self.bar is not None:
