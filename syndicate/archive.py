@@ -59,6 +59,9 @@ FH = "http://purl.org/syndication/history/1.0"
 ATOM = "http://www.w3.org/2005/Atom"
 RFC5005 = "https://www.rfc-editor.org/rfc/rfc5005#section-4"
 MONTH_KEY = re.compile(r"\d{4}-\d{2}\Z")
+# Kept before a month's digest when it was rendered before all its images were probed:
+# it is rendered again once there is probing time to ask about them.
+UNSETTLED = "?"
 MIME: dict[Format, str] = {"rss": "application/rss+xml", "atom": "application/atom+xml",
                            "json": "application/feed+json"}
 
@@ -96,6 +99,8 @@ class Loader(Protocol):
     def transient(self, entries: Sequence[Entry]) -> list[Article]: ...
 
     def settled(self, articles: Sequence[Article]) -> bool: ...
+
+    def exhausted(self) -> bool: ...
 
 
 def plan(ordered: Sequence[Entry], channel: Channel, timezone: str) -> Plan:
@@ -146,7 +151,11 @@ def write_archives(config: Config, archive: Plan, cache: Cache, loader: Loader, 
             digest = month_digest(config, channel, fmt, month, older, following[fmt])
             kept = cache.archive(first)
             newer[fmt] = name(channel, month.key, fmt, len(kept.parts) if kept else 1)
-            if write and kept and kept.digest == digest and _unchanged(site, channel, month, fmt, kept):
+            # A month waiting for image sizes is not rendered again while this build has no
+            # probing time left: it would come out the same.
+            same = kept is not None and (kept.digest == digest or (
+                kept.digest == UNSETTLED + digest and loader.exhausted()))
+            if write and kept and same and _unchanged(site, channel, month, fmt, kept):
                 results.append(FeedResult(channel.id, fmt, site.output / first, kept.items, False))
             else:
                 stale.append((fmt, digest, kept, following[fmt]))
@@ -173,7 +182,7 @@ def write_archives(config: Config, archive: Plan, cache: Cache, loader: Loader, 
                 stats = tuple(_stat(site.output / name(channel, month.key, fmt, n))
                               for n in range(1, len(parts) + 1))
                 cache.put_archive(name(channel, month.key, fmt),
-                                  ArchiveRecord(digest if loader.settled(items) else "",
+                                  ArchiveRecord(digest if loader.settled(items) else UNSETTLED + digest,
                                                 len(items), stats))
             results.append(FeedResult(channel.id, fmt, path, len(items), written))
         if write:

@@ -298,6 +298,10 @@ class _ArticleLoader:
         """False when some image of these articles still waits to be probed."""
         return self.sizer is None or self.sizer.settled(articles)
 
+    def exhausted(self) -> bool:
+        """This build has no probing time left."""
+        return self.sizer is not None and self.sizer.exhausted
+
 
 def _sizer(config: Config, cache: Cache, now: datetime) -> Sizer | None:
     if not config.site.probe_enclosures:

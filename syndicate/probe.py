@@ -57,6 +57,11 @@ class Sizer:
         self.learn(image.url for article in articles for image in article.images)
         return [self._apply(article) for article in articles]
 
+    @property
+    def exhausted(self) -> bool:
+        """This build's probing time is spent: what is still unknown waits for the next."""
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
     def settled(self, articles: Iterable[Article]) -> bool:
         """False when some image of these articles was not asked for lack of time: the
         document that holds them must be rendered again on the next build."""

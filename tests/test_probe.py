@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import lxml.etree
 import pytest
 
-from syndicate import probe, publish
+from syndicate import archive, probe, publish
 from syndicate.build import build
 from syndicate.cache import Cache, ProbeRecord
 from syndicate.config import load_config
@@ -131,11 +132,12 @@ def images() -> Iterator[ImageServer]:
     server.close()
 
 
-def article(base: str, paths: list[str], n: int = 1, extra: str = "") -> str:
+def article(base: str, paths: list[str], n: int = 1, extra: str = "",
+            captured: int = 1715830622000) -> str:
     """An article whose lead image is the first path and whose body holds the others."""
     lead, *rest = paths
     body = "".join(f'<p><img src="{base}{p}"><small>图 {p}</small></p>' for p in rest)
-    return (f"<!--{1715830622000 + n * 60_000}-->\n[第{n}篇](https://cn.nytimes.com/world/20240516/s{n}/)\n"
+    return (f"<!--{captured + n * 60_000}-->\n[第{n}篇](https://cn.nytimes.com/world/20240516/s{n}/)\n"
             f'------\n\n<address>A</address><figure><img src="{base}{lead}"><figcaption>首图'
             f"</figcaption></figure><section><p>第一段。{extra}</p>{body}</section>")
 
@@ -265,6 +267,39 @@ def test_images_left_over_when_time_runs_out_are_asked_next_build(
         (12345, "image/jpeg")
     third = build(config, datetime.now(UTC))
     assert third.probed == 0 and third.written == 0
+
+
+def test_archive_months_wait_for_their_sizes_without_being_rendered_in_vain(
+        tmp_path: Path, site: Callable[..., Path], images: ImageServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Months rendered before their images were asked are rendered again, but not while
+    the build's probing time is spent: they would come out the same."""
+    month = 31 * 24 * 3600 * 1000
+    files = {f"{n}.txt": article(images.base, ["/plain.jpg"], n=n, captured=1706745600000 + n * month)
+             for n in range(4)}  # February to May 2024: three archive months
+    config = load_config(site(files, {"all": {**CHANNEL["all"], "archive": "monthly"}},
+                              probe_enclosures=True, probe_private=True))
+    renders: list[str] = []
+    original = archive.render_month
+
+    def counted(*args: Any) -> list[bytes]:
+        renders.append(args[3])
+        return original(*args)
+
+    monkeypatch.setattr(archive, "render_month", counted)
+    monkeypatch.setattr(probe, "PROBE_BUDGET", 0.0)
+    first = build(config, datetime.now(UTC))
+    assert len(first.archives) == 9 and images.count() == 0
+    renders.clear()
+    build(config, datetime.now(UTC))  # still no time: only the first month tries again
+    assert sorted(set(renders)) == ["2024-04"] and images.count() == 0
+    monkeypatch.setattr(probe, "PROBE_BUDGET", 60.0)
+    renders.clear()
+    third = build(config, datetime.now(UTC))
+    assert sorted(set(renders)) == ["2024-02", "2024-03", "2024-04"]
+    assert third.probed == 1 and all(a.written for a in third.archives)
+    renders.clear()
+    assert build(config, datetime.now(UTC)).archives and renders == []
 
 
 def test_a_failure_is_asked_again_after_a_week() -> None:
