@@ -75,13 +75,18 @@ class Cache:
             folder.mkdir(parents=True, exist_ok=True)
             return cls(_connect(str(path), settings)), None
         except sqlite3.DatabaseError as e:
-            reason = str(e)
+            reason, kept = str(e), []
         except _OtherVersion as e:
-            reason = str(e)
+            # Another version's cache: everything can be rebuilt from the archive except
+            # the ledger (what readers were told), which is carried over when readable.
+            reason, kept = str(e), _old_ledger(path)
         with contextlib.suppress(OSError):
             path.unlink()
-        notice = f"{path}: cache unusable ({reason}); rebuilt from the archive"
-        return cls(_connect(str(path), settings)), notice
+        cache = cls(_connect(str(path), settings))
+        cache._db.executemany("INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?)", kept)
+        cache.commit()
+        carried = f", keeping its ledger of {len(kept)} stories" if kept else ""
+        return cache, f"{path}: cache unusable ({reason}); rebuilt from the archive{carried}"
 
     # --- files ---------------------------------------------------------------------------
 
@@ -191,6 +196,18 @@ class Cache:
 
 class _OtherVersion(Exception):
     pass
+
+
+def _old_ledger(path: Path) -> list[tuple[str, str, str, str]]:
+    """The ledger rows of a cache written by another version, if it has a readable one."""
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            rows = db.execute("SELECT url, content_hash, published, updated FROM ledger")
+            return [(str(url), str(content_hash), datetime.fromisoformat(published).isoformat(),
+                     datetime.fromisoformat(updated).isoformat())
+                    for url, content_hash, published, updated in rows]
+    except (sqlite3.DatabaseError, TypeError, ValueError):
+        return []
 
 
 def _connect(target: str, settings: str) -> sqlite3.Connection:

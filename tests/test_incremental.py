@@ -192,3 +192,21 @@ def test_story_recaptured_in_place_keeps_its_dates_until_its_text_changes(site_d
     edited = _item(site_dir, 55)
     assert edited["date_published"] == first["date_published"]
     assert edited["date_modified"] > first["date_modified"]
+
+
+def test_ledger_survives_a_cache_from_another_version(site_dir: Path) -> None:
+    """Upgrading syndicate rebuilds its cache, but keeps what readers were told."""
+    first = _item(site_dir, 54)
+    db = sqlite3.connect(site_dir / ".syndicate" / "state.sqlite")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    path = site_dir / "articles" / "000054.txt"
+    original = path.read_text(encoding="utf-8")
+    path.write_text(f"<!--{int(original[4:17]) + 3_600_000}-->" + original[20:], encoding="utf-8")
+    result = run_cli("build", "-c", str(site_dir / "config.yaml"))
+    assert result.code == 0
+    assert "keeping its ledger of 60 stories" in result.err
+    again = _item(site_dir, 54)
+    assert (again["date_published"], again["date_modified"]) == (
+        first["date_published"], first["date_modified"])
