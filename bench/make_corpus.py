@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,7 +21,8 @@ from zoneinfo import ZoneInfo
 SECTIONS = ("world", "china", "business", "opinion", "technology", "culture", "science",
             "health", "sports", "education")
 # Common characters and words; sentences are random strings of these.
-WORDS = ("我们 他们 政府 经济 国际 城市 居民 记者 报道 发展 市场 企业 研究 教育 医院 学校 "
+WORDS = (  # noqa: SIM905
+         "我们 他们 政府 经济 国际 城市 居民 记者 报道 发展 市场 企业 研究 教育 医院 学校 "
          "科技 文化 历史 社会 问题 政策 会议 官员 专家 表示 认为 指出 增长 下降 计划 项目 "
          "今年 去年 上周 周三 北京 上海 广州 深圳 香港 台北 欧洲 美国 日本 亚洲 非洲 世界 "
          "人们 工人 农民 学生 老师 家庭 孩子 老人 公司 银行 工厂 数据 网络 手机 平台 能源 "
@@ -74,18 +76,24 @@ def article(rng: random.Random, n: int, when: datetime, correction: bool = False
     return f"<!--{header}-->\n[{title}]({url})\n------\n\n" + "".join(parts)
 
 
-def write_corpus(count: int, folder: Path, seed: int = 1) -> None:
+def stories(count: int, seed: int = 1) -> Iterator[tuple[str, str]]:
+    """(file name, text) of every file of the archive of `count` articles."""
     rng = random.Random(seed)
-    folder.mkdir(parents=True, exist_ok=True)
     for n in range(count):
         when = START + timedelta(seconds=rng.randrange(SPAN_SECONDS))
         state = rng.getstate()  # replayed for a re-capture: the same story, word for word
-        (folder / f"{n:07d}.txt").write_text(article(rng, n, when), encoding="utf-8")
+        yield f"{n:07d}.txt", article(rng, n, when)
         if rng.random() < 0.01:  # re-captured a day later, with a correction
             again = random.Random()
             again.setstate(state)
-            text = article(again, n, when, correction=True, captured=when + timedelta(days=1))
-            (folder / f"{n:07d}-recapture.txt").write_text(text, encoding="utf-8")
+            yield (f"{n:07d}-recapture.txt",
+                   article(again, n, when, correction=True, captured=when + timedelta(days=1)))
+
+
+def write_corpus(count: int, folder: Path, seed: int = 1) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in stories(count, seed):
+        (folder / name).write_text(text, encoding="utf-8")
 
 
 def main() -> None:

@@ -32,7 +32,9 @@ def profile(config: Path, out: Path, one_core: bool, lines: int) -> str:
     target = ["-m", "syndicate"]
     if one_core:  # cProfile cannot run `-c` code; a tiny script file stands in for it
 
-        script = run.OUT / "one_core_syndicate.py"
+        # Not beside bench/out/syndicate/, which would shadow the package.
+        script = run.OUT / "profile" / "one_core_syndicate.py"
+        script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(ONE_CORE.replace("; ", "\n") + "\n")
         target = [str(script)]
     cmd = [sys.executable, "-m", "cProfile", "-s", "cumtime", *target, "build", "-c", str(config)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import email.utils
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -251,7 +252,12 @@ def corpus(size: int) -> Path:
     """The archive of `size` articles, generated unless an identical one is cached."""
     folder = CORPORA / label(size)
     stamp = CORPORA / f"{label(size)}.stamp"
-    want = hashlib.sha256((BENCH / "make_corpus.py").read_bytes()).hexdigest() + f" {size}"
+    # What the generator writes now (its first few hundred files), not its source text:
+    # an edit that changes no output does not cost a regeneration.
+    sample = hashlib.sha256()
+    for name, text in itertools.islice(make_corpus.stories(size), 300):
+        sample.update(f"{name}\0{text}\0".encode())
+    want = f"{sample.hexdigest()} {size}"
     if not folder.exists() or not stamp.exists() or stamp.read_text() != want:
         print(f"  generating {size} articles in {folder}", flush=True)
         if folder.exists():
@@ -287,6 +293,15 @@ def syndicate_config(size: int, source: Path) -> Path:
     return path
 
 
+def code_digest() -> str:
+    """A short digest of syndicate's source as it is now: the working tree is shared with
+    developers who keep changing it, so each round records which code it measured."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "syndicate").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def new_story(size: int) -> str:
     """A new story in 'world', newer than every article in the archive of `size`."""
     import random
@@ -314,6 +329,7 @@ class Tools:
 
     def syndicate(self) -> dict[str, dict[str, float]]:
         cmd = [sys.executable, "-m", "syndicate", "build", "-c", str(self.config)]
+        code = code_digest()
         for name in ("cache", "feeds"):
             shutil.rmtree(self.syn_work / name, ignore_errors=True)
         results = {"cold": self.run(cmd), "warm": self.run(cmd)}
@@ -323,6 +339,10 @@ class Tools:
         finally:
             self.new_file.unlink(missing_ok=True)
         subprocess.run(cmd, check=True)  # untimed: back to the archive as it is
+        if code_digest() != code:
+            code = "changed during the round"
+        for figures in results.values():
+            figures["code"] = code  # type: ignore[assignment]
         return results
 
     def naive(self) -> dict[str, dict[str, float]]:
@@ -395,6 +415,9 @@ def measure(size: int, rounds: int, args: argparse.Namespace) -> dict[str, objec
                       f"others {figures['others_cores_during']:.2f} cores", flush=True)
         if agreement is None:
             agreement = tools.agreement()
+    codes = sorted({str(f["code"]) for f in runs["syndicate"]["cold"]})
+    if len(codes) > 1:
+        print(f"  note: syndicate's code changed during the rounds: {codes}", flush=True)
     medians = {t: {s: {k: statistics.median(run[k] for run in v)
                        for k in ("wall", "user", "sys", "max_rss_kb", "tree_peak_rss_kb",
                                  "tree_peak_pss_kb", "others_cores_during", "steal_cores_during",
@@ -402,7 +425,7 @@ def measure(size: int, rounds: int, args: argparse.Namespace) -> dict[str, objec
                    for s, v in scen.items()} for t, scen in runs.items()}
     return {"size": size, "files": len(files), "bytes": sum(p.stat().st_size for p in files),
             "rounds": rounds, "agreement": agreement, "medians": medians, "runs": runs,
-            "disturbed_runs_set_aside": disturbed}
+            "disturbed_runs_set_aside": disturbed, "syndicate_code": codes}
 
 
 # --- the report ------------------------------------------------------------------------
