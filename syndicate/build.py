@@ -7,11 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import time
 import zoneinfo
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from syndicate import __version__, archive
 from syndicate.cache import Cache
 from syndicate.errors import ArticleError, OutputError, RenderError
-from syndicate.index import Progress, index_archive, parse_settings
+from syndicate.index import Progress, index_archive, list_archive, parse_settings
 from syndicate.model import (
     FILE_SUFFIX,
     Article,
@@ -31,6 +32,7 @@ from syndicate.model import (
     FeedResult,
     Format,
     Problem,
+    Stamp,
 )
 from syndicate.output import build_lock, remove_leftovers, write_if_changed
 from syndicate.parse import read_entry
@@ -135,13 +137,9 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
             return BuildReport(files_seen=0, articles=0, problems=(), feeds=(),
                                seconds=time.monotonic() - started,
                                notices=(notice,) if notice else (), not_due=not_due)
-        index = index_archive(config, cache, now, progress)
-        merged = merge_captures(index.entries)
-        stories, ledger_changes = apply_ledger(merged.entries, cache.ledger())
-        ordered = newest_first(stories)
-        problems = list(index.problems)
-        problems.extend(Problem(str(site.source / path), message, skipped=False)
-                        for path, message in merged.warnings)
+        stories, ledger_changes = _read_stories(config, cache, now, progress)
+        ordered = stories.ordered
+        problems = list(stories.problems)
         results: list[FeedResult] = []
         failures: list[Failure] = []
         stale: list[tuple[Channel, Format, Path, str, list[Entry]]] = []
@@ -213,13 +211,13 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
     finally:
         cache.close()
     return BuildReport(
-        files_seen=index.files,
-        articles=len(merged.entries),
+        files_seen=stories.files,
+        articles=len(stories.ordered),
         problems=tuple(problems),
         feeds=tuple(results),
         failures=tuple(failures),
         seconds=time.monotonic() - started,
-        files_parsed=index.parsed,
+        files_parsed=stories.parsed,
         notices=(notice,) if notice else (),
         not_due=not_due,
         archives=tuple(archived),
@@ -228,6 +226,57 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
         probed=loader.sizer.asked if loader.sizer else 0,
         probe_failures=tuple(loader.sizer.failures.items()) if loader.sizer else (),
     )
+
+
+SNAPSHOT_CHUNK = 5000  # entries per pickle in the cache's snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class _Stories:
+    """The archive as the feeds see it: one entry per story, newest first, with the
+    ledger's dates; and the problems found reading it."""
+
+    ordered: list[Entry]
+    problems: tuple[Problem, ...]
+    files: int  # candidate files seen
+    parsed: int = 0  # files read this run
+
+
+def _read_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None
+                  ) -> tuple[_Stories, list[tuple[str, Stamp]]]:
+    """Index, merge, hold to the ledger, order. When no file changed since the last run
+    (same listing fingerprint), the last run's result is taken from the cache instead:
+    a warm run of a large archive then costs little more than listing its files.
+    Returns the stories and the ledger rows to record."""
+    listing = list_archive(config)
+    saved = cache.snapshot(listing.fingerprint)
+    if saved is not None:
+        try:
+            chunks, problems = pickle.loads(saved)
+            ordered = [entry for chunk in chunks for entry in pickle.loads(chunk)]
+            if all(isinstance(e, Entry) for e in ordered) and all(
+                    isinstance(p, Problem) for p in problems):
+                return _Stories(ordered, problems, len(listing.files)), []
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
+                ValueError, IndexError):
+            pass  # unreadable: computed again below
+    index = index_archive(config, cache, now, listing, progress)
+    merged = merge_captures(index.entries)
+    entries, ledger_changes = apply_ledger(merged.entries, cache.ledger())
+    problems = index.problems + tuple(
+        Problem(str(config.site.source / path), message, skipped=False)
+        for path, message in merged.warnings)
+    stories = _Stories(newest_first(entries), problems, index.files, index.parsed)
+    # A result that depends on the clock (a date judged "in the future") is not reused.
+    # The ledger rows of this run are recorded with it, so reusing it is what a full run
+    # would compute again (holding entries to their own ledger rows changes nothing).
+    # In chunks: unpickling keeps a memo of every object until it returns, which for a
+    # whole large archive at once would double the peak memory of a warm run.
+    chunks = [pickle.dumps(stories.ordered[i:i + SNAPSHOT_CHUNK], protocol=5)
+              for i in range(0, len(stories.ordered), SNAPSHOT_CHUNK)]
+    cache.put_snapshot(listing.fingerprint, b"" if index.time_sensitive
+                       else pickle.dumps((chunks, stories.problems), protocol=5))
+    return stories, ledger_changes
 
 
 def feed_digest(config: Config, channel: Channel, fmt: Format, chosen: Sequence[Entry],

@@ -31,7 +31,7 @@ from typing import Any
 
 from syndicate.model import Entry, Stamp
 
-SCHEMA = 5  # bump when the tables or the meaning of a record change
+SCHEMA = 6  # bump when the tables or the meaning of a record change
 FILE_NAME = "state.sqlite"
 
 
@@ -119,6 +119,20 @@ class Cache:
         self._db.executemany("INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?)",
                              [(url, s.content_hash, s.published.isoformat(), s.updated.isoformat())
                               for url, s in stamps])
+
+    # --- snapshot --------------------------------------------------------------------------
+
+    def snapshot(self, fingerprint: str) -> bytes | None:
+        """The last run's stories (pickled by build.py) if the archive's listing had this
+        fingerprint then; None otherwise. The cache is the site's own local state, trusted
+        like its config."""
+        row = self._db.execute("SELECT data FROM snapshot WHERE fingerprint = ?",
+                               (fingerprint,)).fetchone()
+        return bytes(row[0]) if row and row[0] else None
+
+    def put_snapshot(self, fingerprint: str, data: bytes) -> None:
+        self._db.execute("DELETE FROM snapshot")
+        self._db.execute("INSERT INTO snapshot VALUES (?, ?)", (fingerprint, data))
 
     # --- feeds ---------------------------------------------------------------------------
 
@@ -226,6 +240,7 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
                    "content_hash TEXT, warnings TEXT, disagreement TEXT)")
         db.execute("CREATE TABLE IF NOT EXISTS feeds (name TEXT PRIMARY KEY, digest TEXT, "
                    "size INTEGER, mtime_ns INTEGER, dropped INTEGER)")
+        db.execute("CREATE TABLE IF NOT EXISTS snapshot (fingerprint TEXT, data BLOB)")
         db.execute("CREATE TABLE IF NOT EXISTS ledger (url TEXT PRIMARY KEY, content_hash TEXT, "
                    "published TEXT, updated TEXT)")
         db.execute("CREATE TABLE IF NOT EXISTS builds (channel TEXT PRIMARY KEY, built TEXT NOT NULL)")

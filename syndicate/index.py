@@ -3,6 +3,7 @@ each file the cache does not already know, in parallel on every core."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,7 @@ class ArchiveIndex:
     parsed: int  # files read this run (the rest came from the cache)
     entries: tuple[Entry, ...]  # one per good file, in path order
     problems: tuple[Problem, ...]  # skipped files and warnings, in path order
+    time_sensitive: bool = False  # some file was judged against the clock (see Entry.recheck)
 
 
 def parse_settings(config: Config) -> str:
@@ -66,7 +68,7 @@ def scan(config: Config) -> Iterator[tuple[str, os.stat_result]]:
             if item.is_dir(follow_symlinks=False):
                 if item.path not in skip:
                     subfolders.append(item.path)
-            elif os.path.splitext(item.name)[1].lower() not in NOT_ARTICLES:
+            elif _extension(item.name) not in NOT_ARTICLES:
                 try:
                     yield item.path[prefix:], item.stat()
                 except OSError:
@@ -74,27 +76,53 @@ def scan(config: Config) -> Iterator[tuple[str, os.stat_result]]:
         stack.extend(reversed(subfolders))
 
 
-def index_archive(config: Config, cache: Cache, now: datetime,
-                  progress: Progress | None = None) -> ArchiveIndex:
+def _extension(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """The candidate files and their stat signatures, and a fingerprint of them all: an
+    equal fingerprint means no file was added, removed, renamed or touched."""
+
+    files: tuple[tuple[str, int, int], ...]  # (path, size, mtime_ns), in scan order
+    fingerprint: str
+
+
+def list_archive(config: Config) -> Listing:
     site = config.site
     if not site.source.is_dir():
         raise OutputError(str(site.source), "the source folder does not exist or is not a "
                           "folder (unmounted disk?); feeds left as they are")
+    files = tuple((path, stat.st_size, stat.st_mtime_ns) for path, stat in scan(config))
+    digest = hashlib.sha256(f"{parse_settings(config)}|{site.source}".encode())
+    digest.update("\n".join(f"{p}\0{size}\0{mtime}" for p, size, mtime in files).encode(
+        "utf-8", "surrogateescape"))
+    return Listing(files, digest.hexdigest())
+
+
+def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
+                  progress: Progress | None = None) -> ArchiveIndex:
+    site = config.site
     known = cache.files()
     records: dict[str, FileRecord] = {}
     todo: list[tuple[str, int, int]] = []
-    for path, stat in scan(config):
+    for path, size, mtime_ns in listing.files:
         record = known.pop(path, None)
-        if record is not None and (record.size, record.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        if record is not None and (record.size, record.mtime_ns) == (size, mtime_ns):
             records[path] = record
         else:
-            todo.append((path, stat.st_size, stat.st_mtime_ns))
+            todo.append((path, size, mtime_ns))
     cache.forget_files(list(known))  # deleted or renamed since the last run
 
     fresh: list[tuple[str, FileRecord]] = []
+    time_sensitive = False
     for path, record, recheck in _first_pass(config, todo, now, progress):
         records[path] = record
-        if not recheck:
+        if recheck:
+            time_sensitive = True
+        else:
             fresh.append((path, record))
     cache.put_files(fresh)
 
@@ -109,7 +137,7 @@ def index_archive(config: Config, cache: Cache, now: datetime,
             if record.entry.warnings:
                 problems.extend(Problem(str(site.source / path), w, skipped=False)
                                 for w in record.entry.warnings)
-    return ArchiveIndex(len(records), len(todo), tuple(entries), tuple(problems))
+    return ArchiveIndex(len(records), len(todo), tuple(entries), tuple(problems), time_sensitive)
 
 
 def _first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: datetime,

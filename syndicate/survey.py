@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from syndicate.cache import Cache
 from syndicate.errors import ArticleError, RenderError
-from syndicate.index import NOT_ARTICLES, ArchiveIndex, index_archive, parse_settings
+from syndicate.index import NOT_ARTICLES, ArchiveIndex, index_archive, list_archive, parse_settings
 from syndicate.model import Article, Channel, Config, Entry, Site
 from syndicate.parse import DEFAULT_ENCODINGS, read_entry
 from syndicate.select import merge_captures, newest_first, wanted
@@ -79,7 +79,7 @@ def count_channels(config: Config, now: datetime) -> Census:
 def _index(config: Config, now: datetime) -> ArchiveIndex:
     cache, _notice = Cache.open(None, parse_settings(config))  # in memory, forgotten after
     try:
-        return index_archive(config, cache, now)
+        return index_archive(config, cache, now, list_archive(config))
     finally:
         cache.close()
 

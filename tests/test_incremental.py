@@ -210,3 +210,36 @@ def test_ledger_survives_a_cache_from_another_version(site_dir: Path) -> None:
     again = _item(site_dir, 54)
     assert (again["date_published"], again["date_modified"]) == (
         first["date_published"], first["date_modified"])
+
+
+def test_unreadable_snapshot_is_computed_again(site_dir: Path) -> None:
+    db = sqlite3.connect(site_dir / ".syndicate" / "state.sqlite")
+    db.execute("UPDATE snapshot SET data = ?", (b"not a pickle",))
+    db.commit()
+    db.close()
+    result = run_cli("build", "-v", "-c", str(site_dir / "config.yaml"))
+    assert result.code == 0 and "Traceback" not in result.err
+    _same_as_uncached(site_dir)
+
+
+def test_a_date_judged_against_the_clock_is_judged_again(tmp_path: Path) -> None:
+    """A header 'in the future' is not used today; once that day has come it is judged
+    again (no more warning), even though the file did not change and its entry is in the
+    cache. Readers were already told the <time> date, and the ledger keeps it."""
+    from datetime import UTC, datetime
+
+    from syndicate.build import build
+    from syndicate.config import load_config
+
+    make_articles(tmp_path / "articles", 3)
+    path = tmp_path / "articles" / "000001.txt"
+    text = path.read_text(encoding="utf-8")
+    future_ms = int(datetime(2030, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    path.write_text(f"<!--{future_ms}-->" + text[20:], encoding="utf-8")
+    config = load_config(write_config(tmp_path, CHANNELS))
+    today, later = datetime(2026, 1, 1, tzinfo=UTC), datetime(2030, 6, 1, tzinfo=UTC)
+    first = build(config, today)
+    assert any("implausible" in p.message for p in first.problems)
+    second = build(config, later)
+    assert not any("implausible" in p.message for p in second.problems)
+    assert _item(tmp_path, 1)["date_published"] == "2024-01-01T00:50:00Z"  # the <time>
