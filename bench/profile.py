@@ -2,8 +2,8 @@
 
     python bench/profile.py 10000
 
-Uses the corpus and config that bench/run.py made (bench/corpus/<size>,
-bench/out/syndicate/<size>/config.yaml; run it first), and writes, for each scenario, the
+Uses the corpus, config and syndicate snapshot that bench/run.py made (bench/corpus/<size>,
+bench/out/syndicate/<size>/config.yaml, bench/out/snapshot/; run it first), and writes, for each scenario, the
 `python -m cProfile -s cumtime -m syndicate build` listing to
 bench/out/profile-<size>-<scenario>.txt, and the first lines of each to stdout.
 
@@ -28,7 +28,7 @@ ONE_CORE = ("import os, sys, runpy; os.cpu_count = lambda: 1; "
             "sys.argv = ['syndicate'] + sys.argv[1:]; runpy.run_module('syndicate', run_name='__main__')")
 
 
-def profile(config: Path, out: Path, one_core: bool, lines: int) -> str:
+def profile(config: Path, out: Path, one_core: bool, lines: int, env: dict[str, str]) -> str:
     target = ["-m", "syndicate"]
     if one_core:  # cProfile cannot run `-c` code; a tiny script file stands in for it
 
@@ -38,7 +38,8 @@ def profile(config: Path, out: Path, one_core: bool, lines: int) -> str:
         script.write_text(ONE_CORE.replace("; ", "\n") + "\n")
         target = [str(script)]
     cmd = [sys.executable, "-m", "cProfile", "-s", "cumtime", *target, "build", "-c", str(config)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    # From the folder that holds the package: `python -m` puts it first on sys.path.
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=run.CODE)
     out.write_text(done.stdout)
     return "\n".join(done.stdout.splitlines()[:lines])
 
@@ -48,7 +49,15 @@ def main() -> None:
     parser.add_argument("size", type=int, nargs="?", default=10000)
     parser.add_argument("--one-core", action="store_true", help="parse in the main process")
     parser.add_argument("--lines", type=int, default=45, help="lines of each listing to print")
+    parser.add_argument("--live", action="store_true",
+                        help="profile syndicate/ in the working tree, not the copy the last "
+                             "bench/run.py measured (bench/out/snapshot/)")
     args = parser.parse_args()
+    (run.OUT / "profile").mkdir(parents=True, exist_ok=True)
+    if not args.live and (run.SNAPSHOT / "syndicate").exists():
+        run.CODE = run.SNAPSHOT
+    env = run.syndicate_env()
+    print(f"syndicate code: {run.CODE / 'syndicate'} ({run.code_digest()})")
     label = run.label(args.size)
     config = run.OUT / "syndicate" / label / "config.yaml"
     if not config.exists():
@@ -65,10 +74,11 @@ def main() -> None:
         try:
             out = run.OUT / f"profile-{label}-{scenario}{suffix}.txt"
             print(f"==== {scenario}{suffix}: {out.relative_to(run.ROOT)}")
-            print(profile(config, out, args.one_core, args.lines))
+            print(profile(config, out, args.one_core, args.lines, env))
         finally:
             path.unlink(missing_ok=True)
-    subprocess.run([sys.executable, "-m", "syndicate", "build", "-c", str(config)], check=True)
+    subprocess.run([sys.executable, "-m", "syndicate", "build", "-c", str(config)], check=True, env=env,
+                   cwd=run.CODE)
 
 
 if __name__ == "__main__":

@@ -217,7 +217,8 @@ def parse_time(text: str) -> dict[str, float]:
     return out
 
 
-def timed(cmd: list[str], quiet_limit: float, max_wait: float) -> dict[str, float]:
+def timed(cmd: list[str], quiet_limit: float, max_wait: float,
+          env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, float]:
     """Run `cmd` under /usr/bin/time -v; its figures, the machine's load before it, and the
     CPU other processes used while it ran."""
     os.sync()
@@ -226,7 +227,7 @@ def timed(cmd: list[str], quiet_limit: float, max_wait: float) -> dict[str, floa
     report = OUT / ".time.txt"
     b0, s0 = busy_ticks()
     proc = subprocess.Popen(["/usr/bin/time", "-v", "-o", str(report), *cmd],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
     memory = TreeMemory(proc.pid)
     memory.start()
     out, err = proc.communicate()
@@ -268,14 +269,15 @@ def corpus(size: int) -> Path:
     return folder
 
 
-def hugo_layout(size: int, source: Path) -> Path:
-    site = OUT / "hugo" / label(size)
-    stamp = OUT / "hugo" / f"{label(size)}.stamp"
+def hugo_layout(size: int, source: Path, template: str) -> Path:
+    name = label(size) + ("" if template == "embedded" else f"-{template}")
+    site = OUT / "hugo" / name
+    stamp = OUT / "hugo" / f"{name}.stamp"
     want = (CORPORA / f"{label(size)}.stamp").read_text() + " " + hashlib.sha256(
         (BENCH / "hugo_site.py").read_bytes()).hexdigest()
     if not site.exists() or not stamp.exists() or stamp.read_text() != want:
         print(f"  laying out the Hugo site in {site}", flush=True)
-        hugo_site.lay_out(source, site)
+        hugo_site.lay_out(source, site, template)
         stamp.write_text(want)
     return site
 
@@ -293,13 +295,36 @@ def syndicate_config(size: int, source: Path) -> Path:
     return path
 
 
-def code_digest() -> str:
-    """A short digest of syndicate's source as it is now: the working tree is shared with
-    developers who keep changing it, so each round records which code it measured."""
+SNAPSHOT = OUT / "snapshot"  # a copy of syndicate/ taken when the run starts
+CODE = ROOT  # where the measured syndicate package lives: ROOT, or SNAPSHOT
+
+
+def code_digest(root: Path | None = None) -> str:
+    """A short digest of syndicate's source: the working tree is shared with developers
+    who keep changing it, so each round records which code it measured."""
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "syndicate").rglob("*.py")):
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    base = root or CODE
+    for path in sorted((base / "syndicate").rglob("*.py")):
+        digest.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def take_snapshot() -> Path:
+    """Copy syndicate/ as it is now to bench/out/snapshot/, so that every run measures the
+    same code while developers edit the working tree (syndicate is run with that folder
+    first on PYTHONPATH)."""
+    shutil.rmtree(SNAPSHOT, ignore_errors=True)
+    shutil.copytree(ROOT / "syndicate", SNAPSHOT / "syndicate",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return SNAPSHOT
+
+
+def syndicate_env() -> dict[str, str]:
+    """The environment to run syndicate in (from the folder CODE: see Tools.run)."""
+    env = dict(os.environ)
+    if CODE != ROOT:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(CODE), env.get("PYTHONPATH"))))
+    return env
 
 
 def new_story(size: int) -> str:
@@ -314,31 +339,33 @@ class Tools:
     def __init__(self, size: int, args: argparse.Namespace) -> None:
         self.size = size
         self.source = corpus(size)
-        self.site = hugo_layout(size, self.source)
+        self.site = hugo_layout(size, self.source, args.hugo_template)
         self.config = syndicate_config(size, self.source)
         self.syn_work = self.config.parent
         self.naive_out = OUT / "naive" / label(size)
-        self.hugo_cache = OUT / "hugo" / f"{label(size)}.cache"
+        self.hugo_cache = self.site.parent / f"{self.site.name}.cache"
         self.quiet, self.max_wait = args.quiet_cores, args.max_wait
         self.naive_warm_large = args.naive_warm_large
         self.new_file = self.source / f"{size:07d}-bench-new.txt"
         self.new_file.unlink(missing_ok=True)
 
-    def run(self, cmd: list[str]) -> dict[str, float]:
-        return timed(cmd, self.quiet, self.max_wait)
+    def run(self, cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+        # Run from the folder that holds the measured package: `python -m` puts the
+        # current folder first on sys.path (from ROOT, ./syndicate/ would beat the snapshot).
+        return timed(cmd, self.quiet, self.max_wait, env, cwd=CODE)
 
     def syndicate(self) -> dict[str, dict[str, float]]:
         cmd = [sys.executable, "-m", "syndicate", "build", "-c", str(self.config)]
-        code = code_digest()
+        code, env = code_digest(), syndicate_env()
         for name in ("cache", "feeds"):
             shutil.rmtree(self.syn_work / name, ignore_errors=True)
-        results = {"cold": self.run(cmd), "warm": self.run(cmd)}
+        results = {"cold": self.run(cmd, env), "warm": self.run(cmd, env)}
         self.new_file.write_text(new_story(self.size), encoding="utf-8")
         try:
-            results["one new"] = self.run(cmd)
+            results["one new"] = self.run(cmd, env)
         finally:
             self.new_file.unlink(missing_ok=True)
-        subprocess.run(cmd, check=True)  # untimed: back to the archive as it is
+        subprocess.run(cmd, check=True, env=env, cwd=CODE)  # untimed: back to the archive as it is
         if code_digest() != code:
             code = "changed during the round"
         for figures in results.values():
@@ -465,7 +492,7 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(results: dict) -> None:
+def plot(results: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -489,7 +516,7 @@ def plot(results: dict) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(PLOT)
+    fig.savefig(path)
 
 
 def main() -> None:
@@ -511,13 +538,34 @@ def main() -> None:
     parser.add_argument("--naive-warm-large", action="store_true",
                         help="also time the naive script's second run at sizes of 50,000 and more "
                              "(by default its cold figures stand for it there: it has no cache)")
+    parser.add_argument("--hugo-template", choices=("embedded", "full"), default="embedded",
+                        help="Hugo's feed template: its built-in one (summaries; the default) or "
+                             "bench/hugo_site.py's with full content (see there)")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="where results.json and results.md go (default bench/out)")
+    parser.add_argument("--plot", type=Path, default=PLOT,
+                        help="where the plot goes (default docs/performance-time.png)")
+    parser.add_argument("--live", action="store_true",
+                        help="measure syndicate/ in the working tree as it changes, instead of a "
+                             "copy taken at the start (bench/out/snapshot/)")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args()
     if not Path("/usr/bin/time").exists():
         sys.exit("needs GNU time: apt-get install time")
     OUT.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    global CODE
+    if not args.live:
+        CODE = take_snapshot()
+    where = subprocess.run([sys.executable, "-c", "import syndicate; print(syndicate.__file__)"],
+                           capture_output=True, text=True, env=syndicate_env(), cwd=CODE).stdout.strip()
+    assert Path(where).is_relative_to(CODE / "syndicate"), f"measuring {where}, not {CODE}"
     started = datetime.now(UTC)
     results: dict = {"started": started.isoformat(timespec="seconds"), "machine": machine(),
+                     "command": " ".join(sys.argv[1:]), "hugo_template": args.hugo_template,
+                     "syndicate_code": {"measured": "working tree, live" if args.live else
+                                        "snapshot of the working tree at the start",
+                                        "digest": code_digest()},
                      "uptime_before": uptime()}
     print(f"machine: {results['machine']}", flush=True)
     results["cpu_scaling"] = cpu_scaling()
@@ -526,16 +574,16 @@ def main() -> None:
     for size in args.sizes:
         rounds = args.repeat_large if size >= LARGE else args.repeat
         results["sizes"].append(measure(size, rounds, args))
-        (OUT / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
+        (args.out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
     results["uptime_after"] = uptime()
     results["minutes"] = round((datetime.now(UTC) - started).total_seconds() / 60, 1)
-    (OUT / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    (args.out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
     table = markdown(results)
-    (OUT / "results.md").write_text(table)
+    (args.out / "results.md").write_text(table)
     print(table)
     if not args.no_plot:
-        plot(results)
-        print(f"plot: {PLOT.relative_to(ROOT)}")
+        plot(results, args.plot)
+        print(f"plot: {args.plot}")
 
 
 if __name__ == "__main__":
