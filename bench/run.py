@@ -2,15 +2,21 @@
 
     python bench/run.py --sizes 1000 10000 100000 --repeat 5 --repeat-large 3
 
-For each size: the synthetic archive is generated (cached in bench/corpus/<size>, redone
-when make_corpus.py changes) and laid out as a Hugo site (bench/out/hugo/<size>). Then,
-in rounds, each tool runs its scenarios, the tools taking turns (the order rotates from
-round to round), every run timed by `/usr/bin/time -v` (wall time, CPU time, max RSS):
+For each size: the synthetic archive is generated (cached in bench/corpus/<1k|10k|…>,
+made again when what make_corpus.py writes changes) and laid out as a Hugo site
+(bench/out/hugo/). Then, in rounds, each tool runs its scenarios, the tools taking turns
+(the order rotates from round to round), every run timed by `/usr/bin/time -v` (wall
+time, CPU time, max RSS):
 
 - syndicate cold (no cache, no output), warm (nothing changed), one new article (one
   file added, then removed again after the run);
 - naive cold (no output) and warm (output present; it has no cache, so the same work);
 - hugo cold (no public/, resources/ or cache dir) and warm (public/ present).
+
+syndicate runs from a copy of syndicate/ taken at the start (bench/out/snapshot/), so
+every round measures the same code while developers edit the working tree (`--live`
+measures the working tree). Each run also records the whole process tree's peak memory
+and the CPU that other processes took meanwhile; a short round they disturbed is redone.
 
 Writes bench/out/results.json (every run), bench/out/results.md (medians and ratios)
 and docs/performance-time.png (time against archive size, log-log).
@@ -442,6 +448,9 @@ def measure(size: int, rounds: int, args: argparse.Namespace) -> dict[str, objec
                       f"others {figures['others_cores_during']:.2f} cores", flush=True)
         if agreement is None:
             agreement = tools.agreement()
+            differ = [c for c, v in agreement.items() if not v["same"]]  # type: ignore[index]
+            print(f"  {label(size):>5} the three tools' RSS feeds list the same items: "
+                  f"{'yes' if not differ else 'NO, in ' + ', '.join(differ)}", flush=True)
     codes = sorted({str(f["code"]) for f in runs["syndicate"]["cold"]})
     if len(codes) > 1:
         print(f"  note: syndicate's code changed during the rounds: {codes}", flush=True)
