@@ -194,6 +194,9 @@ def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_c
                 cache.put_feed(path.name, digest if loader.settled(items) else "", size, mtime_ns,
                                dropped)
             results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
+        # Listed by id: the pages must not depend on the order of keys in the YAML (tools
+        # that rewrite a config, such as yaml.safe_dump, sort them).
+        selections.sort(key=lambda selection: selection[0].id)
         failures.extend(write_site_pages(config, selections, loader, cache, write and not failures,
                                          not_due))
         failures.extend(archive_failures)
