@@ -119,14 +119,16 @@ def build(config: Config, now: datetime, *, write: bool = True, wait: float = 0.
     if probe:
         config = replace(config, site=replace(config.site, probe_enclosures=True))
     if not write:
-        return _build(config, now, False, allow_shrink, False, progress, started)
+        return _build(config, now, started=started, write=False, allow_shrink=allow_shrink,
+                      use_cache=False, progress=progress)
     with build_lock(config.site.cache, wait):
         remove_leftovers(config.site.output)
-        return _build(config, now, True, allow_shrink, use_cache, progress, started, due, notify)
+        return _build(config, now, started=started, write=True, allow_shrink=allow_shrink,
+                      use_cache=use_cache, progress=progress, due=due, notify=notify)
 
 
-def _build(config: Config, now: datetime, write: bool, allow_shrink: bool, use_cache: bool,
-           progress: Progress | None, started: float, due: bool = False,
+def _build(config: Config, now: datetime, *, started: float, write: bool, allow_shrink: bool,
+           use_cache: bool, progress: Progress | None, due: bool = False,
            notify: bool = False) -> BuildReport:
     site = config.site
     cache, notice = Cache.open(site.cache if use_cache else None, parse_settings(config))
