@@ -4,6 +4,7 @@ feeds in place and does not stop the other channels."""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -18,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from syndicate import __version__, archive
-from syndicate.cache import Cache
+from syndicate.cache import Cache, FileRecord
 from syndicate.errors import ArticleError, OutputError, RenderError
-from syndicate.index import Progress, index_archive, list_archive, parse_settings
+from syndicate.index import Listing, Progress, first_pass, index_archive, list_archive, parse_settings
 from syndicate.model import (
     FILE_SUFFIX,
     Article,
@@ -37,7 +38,14 @@ from syndicate.model import (
 from syndicate.output import build_lock, remove_leftovers, write_if_changed
 from syndicate.parse import read_entry
 from syndicate.schedule import due_channels
-from syndicate.select import apply_ledger, fit_budget, merge_captures, newest_first, select
+from syndicate.select import (
+    apply_ledger,
+    fit_budget,
+    merge_captures,
+    newest_first,
+    select,
+    story_order,
+)
 from syndicate.workers import run_batches
 
 if TYPE_CHECKING:  # probe.py and publish.py load the network stack: only when used
@@ -234,6 +242,7 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
 
 
 SNAPSHOT_CHUNK = 5000  # entries per pickle in the cache's snapshot
+ADDITIONS_MAX = 1000  # more new files than this: the full pass is about as cheap
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,39 +258,128 @@ class _Stories:
 
 def _read_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None
                   ) -> tuple[_Stories, list[tuple[str, Stamp]]]:
-    """Index, merge, hold to the ledger, order. When no file changed since the last run
-    (same listing fingerprint), the last run's result is taken from the cache instead:
-    a warm run of a large archive then costs little more than listing its files.
-    Returns the stories and the ledger rows to record."""
+    """Index, merge, hold to the ledger, order. Returns the stories and the ledger rows to
+    record. The result is kept in the cache with the fingerprint of the archive's listing:
+
+    - no file changed since the last run (same fingerprint): the last result is reused, so
+      a warm run of a large archive costs little more than listing its files;
+    - files were only added, as stories not seen before: only they are read, and they are
+      inserted into the last result;
+    - anything else (a file changed or removed, a new capture of a known story): all of it
+      is computed again from the cached file entries."""
     listing = list_archive(config)
-    saved = cache.snapshot(listing.fingerprint)
-    if saved is not None:
-        try:
-            chunks, problems = pickle.loads(saved)
-            ordered = [entry for chunk in chunks for entry in pickle.loads(chunk)]
-            if all(isinstance(e, Entry) for e in ordered) and all(
-                    isinstance(p, Problem) for p in problems):
-                return _Stories(ordered, problems, len(listing.files)), []
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
-                ValueError, IndexError):
-            pass  # unreadable: computed again below
+    saved = cache.snapshot()
+    fingerprint, previous = (saved[0], _Snapshot.load(saved[1])) if saved else ("", None)
+    del saved  # tens of MB for a large archive: not held while the build goes on
+    if previous is not None and fingerprint == listing.fingerprint:
+        return _Stories(previous.ordered, previous.problems, len(listing.files)), []
+    if previous is not None:
+        grown = _add_new_stories(config, cache, now, progress, listing, previous)
+        if grown is not None:
+            return grown
     index = index_archive(config, cache, now, listing, progress)
     merged = merge_captures(index.entries)
     entries, ledger_changes = apply_ledger(merged.entries, cache.ledger())
     problems = index.problems + tuple(
         Problem(str(config.site.source / path), message, skipped=False)
         for path, message in merged.warnings)
-    stories = _Stories(newest_first(entries), problems, index.files, index.parsed)
-    # A result that depends on the clock (a date judged "in the future") is not reused.
-    # The ledger rows of this run are recorded with it, so reusing it is what a full run
-    # would compute again (holding entries to their own ledger rows changes nothing).
-    # In chunks: unpickling keeps a memo of every object until it returns, which for a
-    # whole large archive at once would double the peak memory of a warm run.
-    chunks = [pickle.dumps(stories.ordered[i:i + SNAPSHOT_CHUNK], protocol=5)
-              for i in range(0, len(stories.ordered), SNAPSHOT_CHUNK)]
-    cache.put_snapshot(listing.fingerprint, b"" if index.time_sensitive
-                       else pickle.dumps((chunks, stories.problems), protocol=5))
+    stories = _Stories(newest_first(entries), _by_file(problems), index.files, index.parsed)
+    _Snapshot.store(cache, listing, stories, index.time_sensitive)
     return stories, ledger_changes
+
+
+def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None,
+                     listing: Listing, previous: _Snapshot
+                     ) -> tuple[_Stories, list[tuple[str, Stamp]]] | None:
+    """The last result plus the stories in files added since, or None when the change is
+    not only that (see _read_stories)."""
+    known = previous.signatures()
+    added: list[tuple[str, int, int]] = []
+    for path, size, mtime_ns in listing.files:
+        signature = known.pop(path, None)
+        if signature is None:
+            added.append((path, size, mtime_ns))
+        elif signature != (size, mtime_ns):
+            return None  # a file changed
+    if known or not added or len(added) > ADDITIONS_MAX:
+        return None  # files removed or renamed, or so many new ones a full pass is as cheap
+    del known
+    site = config.site
+    entries: list[Entry] = []
+    problems: list[Problem] = []
+    fresh: list[tuple[str, FileRecord]] = []
+    time_sensitive = False
+    for path, record, recheck in first_pass(config, added, now, progress):
+        time_sensitive = time_sensitive or recheck
+        if not recheck:
+            fresh.append((path, record))
+        shown = str(site.source / path)
+        if record.entry is None:
+            problems.append(Problem(shown, record.skip_reason, skipped=True))
+            continue
+        entries.append(record.entry)
+        problems.extend(Problem(shown, w, skipped=False) for w in record.entry.warnings)
+        if record.entry.disagreement:  # a first capture, as merge_captures would say
+            problems.append(Problem(shown, record.entry.disagreement, skipped=False))
+    cache.put_files(fresh)  # kept even if we fall back: the full pass finds them cached
+    urls = {entry.url for entry in entries}
+    if len(urls) < len(entries) or any(entry.url in urls for entry in previous.ordered):
+        return None  # a new capture of a story: merging needs the full pass
+    entries, ledger_changes = apply_ledger(entries, cache.ledger_for(sorted(urls)))
+    ordered = list(previous.ordered)
+    for entry in entries:
+        bisect.insort(ordered, entry, key=story_order)
+    stories = _Stories(ordered, _by_file(previous.problems + tuple(problems)),
+                       len(listing.files), len(added))
+    _Snapshot.store(cache, listing, stories, time_sensitive)
+    return stories, ledger_changes
+
+
+def _by_file(problems: Sequence[Problem]) -> tuple[Problem, ...]:
+    """Problems in file order (stable: a file's own come in the order they were found)."""
+    return tuple(sorted(problems, key=lambda problem: problem.path))
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The last run's stories as kept in the cache, with the listing they came from."""
+
+    ordered: list[Entry]
+    problems: tuple[Problem, ...]
+    listing: bytes  # the pickled listing, unpickled only when files were added
+
+    def signatures(self) -> dict[str, tuple[int, int]]:
+        return {path: (size, mtime_ns) for path, size, mtime_ns in pickle.loads(self.listing)}
+
+    @staticmethod
+    def load(data: bytes) -> _Snapshot | None:
+        try:
+            chunks, problems, listing = pickle.loads(data)
+            ordered = [entry for chunk in chunks for entry in pickle.loads(chunk)]
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
+                ValueError, IndexError):
+            return None  # unreadable: computed again
+        if not (all(isinstance(e, Entry) for e in ordered)
+                and all(isinstance(p, Problem) for p in problems) and isinstance(listing, bytes)):
+            return None
+        return _Snapshot(ordered, tuple(problems), listing)
+
+    @staticmethod
+    def store(cache: Cache, listing: Listing, stories: _Stories, time_sensitive: bool) -> None:
+        """A result that depends on the clock (a date judged "in the future") is not kept.
+        The ledger rows of this run are recorded with it, so reusing it is what a full run
+        would compute again (holding entries to their own ledger rows changes nothing).
+        Pickled in chunks: unpickling keeps a memo of every object until it returns, which
+        for a whole large archive at once would double a warm run's peak memory."""
+        if time_sensitive:
+            cache.put_snapshot(listing.fingerprint, b"")
+            return
+        chunks = [pickle.dumps(stories.ordered[i:i + SNAPSHOT_CHUNK], protocol=5)
+                  for i in range(0, len(stories.ordered), SNAPSHOT_CHUNK)]
+        data = pickle.dumps((chunks, stories.problems, pickle.dumps(listing.files, protocol=5)),
+                            protocol=5)
+        del chunks  # the pickle above holds a copy
+        cache.put_snapshot(listing.fingerprint, data)
 
 
 def feed_digest(config: Config, channel: Channel, fmt: Format, chosen: Sequence[Entry],

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -115,6 +116,18 @@ class Cache:
                 for url, content_hash, published, updated
                 in self._db.execute("SELECT url, content_hash, published, updated FROM ledger")}
 
+    def ledger_for(self, urls: Sequence[str]) -> dict[str, Stamp]:
+        """The ledger rows of these URLs only (a few new stories in a large archive)."""
+        found: dict[str, Stamp] = {}
+        for start in range(0, len(urls), 500):
+            batch = list(urls[start:start + 500])
+            for url, content_hash, published, updated in self._db.execute(
+                    "SELECT url, content_hash, published, updated FROM ledger WHERE url IN "
+                    f"({', '.join('?' * len(batch))})", batch):
+                found[url] = Stamp(content_hash, datetime.fromisoformat(published),
+                                   datetime.fromisoformat(updated))
+        return found
+
     def put_ledger(self, stamps: list[tuple[str, Stamp]]) -> None:
         self._db.executemany("INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?)",
                              [(url, s.content_hash, s.published.isoformat(), s.updated.isoformat())
@@ -122,13 +135,12 @@ class Cache:
 
     # --- snapshot --------------------------------------------------------------------------
 
-    def snapshot(self, fingerprint: str) -> bytes | None:
-        """The last run's stories (pickled by build.py) if the archive's listing had this
-        fingerprint then; None otherwise. The cache is the site's own local state, trusted
-        like its config."""
-        row = self._db.execute("SELECT data FROM snapshot WHERE fingerprint = ?",
-                               (fingerprint,)).fetchone()
-        return bytes(row[0]) if row and row[0] else None
+    def snapshot(self) -> tuple[str, bytes] | None:
+        """The last run's stories (pickled by build.py) and the fingerprint of the
+        archive's listing they were made from. The cache is the site's own local state,
+        trusted like its config."""
+        row = self._db.execute("SELECT fingerprint, data FROM snapshot").fetchone()
+        return (str(row[0]), bytes(row[1])) if row and row[1] else None
 
     def put_snapshot(self, fingerprint: str, data: bytes) -> None:
         self._db.execute("DELETE FROM snapshot")

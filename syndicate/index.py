@@ -118,7 +118,7 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
 
     fresh: list[tuple[str, FileRecord]] = []
     time_sensitive = False
-    for path, record, recheck in _first_pass(config, todo, now, progress):
+    for path, record, recheck in first_pass(config, todo, now, progress):
         records[path] = record
         if recheck:
             time_sensitive = True
@@ -140,7 +140,7 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
     return ArchiveIndex(len(records), len(todo), tuple(entries), tuple(problems), time_sensitive)
 
 
-def _first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: datetime,
+def first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: datetime,
                 progress: Progress | None) -> Iterator[tuple[str, FileRecord, bool]]:
     site = config.site
     jobs = [(str(site.source), site.timezone, site.encodings, now, todo[i:i + CHUNK])

@@ -89,9 +89,13 @@ def wanted(article: Entry, channel: Channel) -> bool:
     return all(matches(article, channel.include)) and not any(matches(article, channel.exclude))
 
 
-def newest_first(articles: Iterable[Entry]) -> list[Entry]:
+def story_order(entry: Entry) -> tuple[float, str]:
     """Newest first; the same instant is ordered by URL so the order is stable."""
-    return sorted(articles, key=lambda a: (-a.published.timestamp(), a.url))
+    return (-entry.published.timestamp(), entry.url)
+
+
+def newest_first(articles: Iterable[Entry]) -> list[Entry]:
+    return sorted(articles, key=story_order)
 
 
 def select(ordered: Sequence[Entry], channel: Channel) -> list[Entry]:

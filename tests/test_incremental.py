@@ -243,3 +243,18 @@ def test_a_date_judged_against_the_clock_is_judged_again(tmp_path: Path) -> None
     second = build(config, later)
     assert not any("implausible" in p.message for p in second.problems)
     assert _item(tmp_path, 1)["date_published"] == "2024-01-01T00:50:00Z"  # the <time>
+
+
+def test_added_old_story_lands_in_its_place(site_dir: Path) -> None:
+    """New files are inserted into the last run's stories: one dated in the middle of
+    the feed must land there, exactly as a full run would place it."""
+    source = (site_dir / "articles" / "000050.txt").read_text(encoding="utf-8")
+    header = int(source[4:17]) + 60_000  # a minute after story 50
+    (site_dir / "articles" / "late-addition.txt").write_text(
+        f"<!--{header}-->" + source[20:].replace("story-50/", "story-50b/"), encoding="utf-8")
+    result = run_cli("build", "-v", "-c", str(site_dir / "config.yaml"))
+    assert "(1 read)" in result.out
+    ids = [i["id"] for i in json.loads((site_dir / "feeds" / "all.json").read_text())["items"]]
+    position = {story: n for n, url in enumerate(ids) for story in [url.rsplit("/", 2)[1]]}
+    assert position["story-51"] + 1 == position["story-50b"] == position["story-50"] - 1
+    _same_as_uncached(site_dir)
