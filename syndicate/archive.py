@@ -172,11 +172,8 @@ def write_archives(config: Config, archive: Plan, cache: Cache, loader: Loader, 
                 parts = render_month(site, channel, fmt, month.key, older, after, items)
                 newer[fmt] = name(channel, month.key, fmt, len(parts))
                 written = _write_parts(site, channel, month.key, fmt, parts) if write else False
-            except RenderError as e:
-                failures.append(Failure(str(path), f"cannot render: {e}"))
-                continue
-            except OutputError as e:
-                failures.append(Failure(e.path, e.reason))
+            except (RenderError, OutputError) as e:
+                failures.append(Failure.of(path, e))
                 continue
             if write:
                 stats = tuple(_stat(site.output / name(channel, month.key, fmt, n))

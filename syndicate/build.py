@@ -192,11 +192,8 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
                 if reason:
                     raise OutputError(str(path), reason)
                 written = write_if_changed(path, data) if write else False
-            except RenderError as e:
-                failures.append(Failure(str(path), f"cannot render: {e}"))
-                continue
-            except OutputError as e:
-                failures.append(Failure(e.path, e.reason))
+            except (RenderError, OutputError) as e:
+                failures.append(Failure.of(path, e))
                 continue
             if write:
                 size, mtime_ns = _stat(path)
@@ -541,7 +538,7 @@ def write_site_pages(config: Config, selections: Sequence[tuple[Channel, Sequenc
             if write:
                 write_if_changed(path, data)
         except OutputError as e:
-            failures.append(Failure(e.path, e.reason))
+            failures.append(Failure.of(path, e))
             continue
         except (ValueError, TypeError) as e:  # lxml refuses text that XML cannot hold
             failures.append(Failure(str(path), f"cannot render: {e}"))

@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from syndicate.errors import OutputError, RenderError
+
 Format = Literal["rss", "atom", "json"]
 FORMATS: tuple[Format, ...] = ("rss", "atom", "json")
 FILE_SUFFIX: dict[Format, str] = {"rss": ".xml", "atom": ".atom", "json": ".json"}
@@ -188,6 +190,13 @@ class Failure:
 
     path: str
     reason: str
+
+    @staticmethod
+    def of(path: Path, error: RenderError | OutputError) -> Failure:
+        """The failure a render or write error means for the file at `path`."""
+        if isinstance(error, RenderError):
+            return Failure(str(path), f"cannot render: {error}")
+        return Failure(error.path, error.reason)
 
 
 @dataclass(frozen=True, slots=True)
