@@ -1,114 +1,29 @@
-"""Runs the pipeline: scan → parse → merge → select → render → write. Isolates failures:
-a bad file is skipped and named, a channel that fails to render leaves its last good
-feeds in place and does not stop the other channels."""
+"""A build from start to end: the lock, the cache, the archive's listing, and the
+shortcut for the commonest cron run, the one that finds nothing changed. Everything else
+is pipeline.py, which this module imports only when there is work to do: a run that
+changes nothing loads no parser, renderer or worker code."""
 
 from __future__ import annotations
 
-import bisect
 import hashlib
-import json
 import os
 import pickle
 import time
-import zoneinfo
-from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from syndicate import __version__, archive
-from syndicate.cache import Cache, FileRecord
-from syndicate.errors import ArticleError, OutputError, RenderError
-from syndicate.index import Listing, Progress, first_pass, index_archive, list_archive, parse_settings
-from syndicate.model import (
-    FILE_SUFFIX,
-    Article,
-    BuildReport,
-    Channel,
-    Config,
-    Entry,
-    Failure,
-    FeedResult,
-    Format,
-    Problem,
-    Stamp,
-)
-from syndicate.output import build_lock, remove_leftovers, write_if_changed
-from syndicate.parse import read_entry
+from syndicate import __version__
+from syndicate.cache import Cache
+from syndicate.listing import Listing, list_archive, parse_settings
+from syndicate.model import BuildReport, Config, Failure, FeedResult, Problem
+from syndicate.output import build_lock, remove_leftovers
 from syndicate.schedule import due_channels
-from syndicate.select import (
-    apply_ledger,
-    fit_budget,
-    merge_captures,
-    newest_first,
-    select,
-    story_order,
-)
-from syndicate.workers import run_batches
 
-if TYPE_CHECKING:  # probe.py and publish.py load the network stack: only when used
-    from syndicate.probe import Sizer
+if TYPE_CHECKING:
+    from syndicate.index import Progress
 
-
-def render_feed(config: Config, channel: Channel, fmt: Format, items: Sequence[Article],
-                history: archive.History | None = None) -> tuple[bytes, int]:
-    """The feed's bytes within the channel's byte budget, and how many items were dropped.
-    The bytes are parsed back before they are returned: a feed that does not parse is
-    never written. `history`: the link to the newest archive month (archive: monthly)."""
-    # The rendering stack (feedgen, lxml) is imported on first use: a cron run that finds
-    # nothing changed renders nothing and is spared loading it.
-    import lxml.etree
-
-    from syndicate.render import RENDERERS
-
-    renderer = RENDERERS[fmt]
-    try:
-        def render(keep: Sequence[Article]) -> bytes:
-            data = renderer(config.site, channel, keep)
-            return archive.decorate(data, fmt, history) if history else data
-
-        data, dropped = fit_budget(items, render, channel.max_bytes)
-        if fmt == "json":
-            json.loads(data)
-        else:
-            lxml.etree.fromstring(data)
-    except (ValueError, TypeError, lxml.etree.LxmlError) as e:
-        raise RenderError(channel.id, fmt, str(e)) from e
-    return data, dropped
-
-
-def published_items(path: Path, fmt: Format) -> int | None:
-    """How many items the feed now on disk holds; None when there is no readable feed."""
-    import lxml.etree
-
-    try:
-        data = path.read_bytes()
-        if fmt == "json":
-            return len(json.loads(data).get("items", []))
-        root = lxml.etree.fromstring(data)
-    except (OSError, ValueError, AttributeError, lxml.etree.LxmlError):
-        return None
-    return len(root.findall("channel/item")) + len(root.findall("{http://www.w3.org/2005/Atom}entry"))
-
-
-def shrink_reason(path: Path, fmt: Format, channel: Channel, new_count: int) -> str | None:
-    """Why writing `new_count` items over the published feed looks like lost input (an
-    unmounted disk, an emptied folder) rather than news; None when it looks fine.
-
-    A feed that can be full (the archive fills `limit`) never shrinks in normal use, so
-    the file on disk is only read when the new feed is short of its limit."""
-    if new_count >= channel.limit:
-        return None
-    before = published_items(path, fmt)
-    if before is None:
-        return None
-    expected = min(before, channel.limit)  # a lowered limit is not a loss
-    if (new_count == 0 and expected > 0) or new_count < expected / 2:
-        return (f"would shrink from {before} to {new_count} items, which looks like lost "
-                "articles (empty or unmounted source?); use --allow-shrink if it is intended")
-    return None
+Outputs = dict[str, tuple[int, int]]  # output file path → (size, mtime_ns)
 
 
 def build(config: Config, now: datetime, *, write: bool = True, wait: float = 0.0,
@@ -140,448 +55,105 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
            notify: bool = False) -> BuildReport:
     site = config.site
     cache, notice = Cache.open(site.cache if use_cache else None, parse_settings(config))
+    notices = (notice,) if notice else ()
     try:
         building = due_channels(config, cache.builds(), now) if due else config.channels
         not_due = tuple(c.id for c in config.channels if c not in building)
         if not building:  # the every-minute cron run with nothing to do: not even a scan
             return BuildReport(files_seen=0, articles=0, problems=(), feeds=(),
-                               seconds=time.monotonic() - started,
-                               notices=(notice,) if notice else (), not_due=not_due)
-        stories, ledger_changes = _read_stories(config, cache, now, progress)
-        ordered = stories.ordered
-        problems = list(stories.problems)
-        results: list[FeedResult] = []
-        failures: list[Failure] = []
-        stale: list[tuple[Channel, Format, Path, str, list[Entry]]] = []
-        selections: list[tuple[Channel, list[Entry]]] = []  # for the site pages
-        plans: dict[str, archive.Plan] = {}  # channels with archive: monthly
-        for channel in config.channels:
-            chosen = select(ordered, channel)
-            selections.append((channel, chosen))
-            if channel not in building:
-                continue  # not due: its feeds are left as they are
-            if channel.archive == "monthly":
-                plans[channel.id] = archive.plan(ordered, channel, site.timezone)
-            for fmt in channel.formats:
-                name = f"{channel.id}{FILE_SUFFIX[fmt]}"
-                path = site.output / name
-                digest = feed_digest(config, channel, fmt, chosen,
-                                     archive.subscription_history(site, plans.get(channel.id), fmt))
-                kept = cache.feed(name)
-                if write and kept and kept[0] == digest and _stat(path) == kept[1:3]:
-                    # Same inputs as the feed on disk, which nobody touched: nothing to do.
-                    results.append(FeedResult(channel.id, fmt, path, len(chosen) - kept[3],
-                                              False, kept[3]))
-                else:
-                    stale.append((channel, fmt, path, digest, chosen))
-        loader = _ArticleLoader(config, now, _sizer(config, cache, now) if write else None)
-        loader.load(entry for *_, chosen in stale for entry in chosen)
-        archived: list[FeedResult] = []
-        archive_failures: list[Failure] = []
-        for plan in plans.values():  # before the feeds: a feed never links to a missing month
-            done_months, failed_months = archive.write_archives(
-                config, plan, cache, loader, write=write, allow_shrink=allow_shrink)
-            archived.extend(done_months)
-            archive_failures.extend(failed_months)
-        for channel, fmt, path, digest, chosen in stale:
-            try:
-                items = loader.articles(chosen)
-                data, dropped = render_feed(config, channel, fmt, items, archive.subscription_history(
-                    site, plans.get(channel.id), fmt))
-                reason = None if allow_shrink else shrink_reason(path, fmt, channel, len(chosen))
-                if reason:
-                    raise OutputError(str(path), reason)
-                written = write_if_changed(path, data) if write else False
-            except (RenderError, OutputError) as e:
-                failures.append(Failure.of(path, e))
-                continue
-            if write:
-                size, mtime_ns = _stat(path)
-                # A feed rendered before all its images were probed is rendered again next time.
-                cache.put_feed(path.name, digest if loader.settled(items) else "", size, mtime_ns,
-                               dropped)
-            results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
-        # Listed by id: the pages must not depend on the order of keys in the YAML (tools
-        # that rewrite a config, such as yaml.safe_dump, sort them).
-        selections.sort(key=lambda selection: selection[0].id)
-        failures.extend(write_site_pages(config, selections, loader, cache, write and not failures,
-                                         not_due))
-        failures.extend(archive_failures)
-        problems.extend(loader.problems)
-        if write:
-            cache.put_ledger(ledger_changes)
-            # a channel counts as built when every one of its feeds is in place
-            done = Counter(result.channel for result in results)
-            for channel in building:
-                if done[channel.id] == len(channel.formats):
+                               seconds=time.monotonic() - started, notices=notices,
+                               not_due=not_due)
+        listing = list_archive(config)
+        key = outcome_key(config, listing)
+        if write and not not_due:
+            last = _last_outcome(cache, key)
+            if last is not None:
+                for channel in building:
                     cache.put_build(channel.id, now.astimezone(UTC))
+                cache.commit()
+                return replace(last, seconds=time.monotonic() - started, notices=notices)
+        cache.forget_outcome()
         cache.commit()
-        notified, hub_failed = (_announce(config, cache, results) if write and notify and site.hub
-                                else ((), ()))
+        from syndicate import pipeline  # there is work to do (see the module's docstring)
+
+        report, repeatable = pipeline.run(config, cache, now, listing, building=building,
+                                          write=write, allow_shrink=allow_shrink,
+                                          progress=progress, notify=notify)
+        if repeatable and not not_due:
+            keep_outcome(cache, key, config, report)
     finally:
         cache.close()
-    return BuildReport(
-        files_seen=stories.files,
-        articles=len(stories.ordered),
-        problems=tuple(problems),
-        feeds=tuple(results),
-        failures=tuple(failures),
-        seconds=time.monotonic() - started,
-        files_parsed=stories.parsed,
-        notices=(notice,) if notice else (),
-        not_due=not_due,
-        archives=tuple(archived),
-        hub_notified=notified,
-        hub_failed=hub_failed,
-        probed=loader.sizer.asked if loader.sizer else 0,
-        probe_failures=tuple(loader.sizer.failures.items()) if loader.sizer else (),
-    )
+    return replace(report, seconds=time.monotonic() - started, notices=notices, not_due=not_due)
 
 
-SNAPSHOT_CHUNK = 5000  # entries per pickle in the cache's snapshot
-ADDITIONS_MAX = 1000  # more new files than this: the full pass is about as cheap
+# --- the no-change shortcut ---------------------------------------------------------------
+#
+# A build's output depends on the config, the archive's files and the output files left by
+# the last build (see pipeline.repeatable for the builds that also depend on the clock or
+# the network: those are never kept). When the config and the listing are those of the
+# last build and every output file is as it left it, a full run would find every feed,
+# page and archive month up to date and write nothing: the shortcut gives that run's
+# report without loading the last run's stories or computing any digest.
+
+def outcome_key(config: Config, listing: Listing) -> str:
+    """Everything a build's output depends on besides the output folder itself."""
+    return hashlib.sha256(f"{__version__}\n{config!r}\n{listing.fingerprint}".encode(
+        "utf-8", "surrogateescape")).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class _Stories:
-    """The archive as the feeds see it: one entry per story, newest first, with the
-    ledger's dates; and the problems found reading it."""
-
-    ordered: list[Entry]
-    problems: tuple[Problem, ...]
-    files: int  # candidate files seen
-    parsed: int = 0  # files read this run
-
-
-def _read_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None
-                  ) -> tuple[_Stories, list[tuple[str, Stamp]]]:
-    """Index, merge, hold to the ledger, order. Returns the stories and the ledger rows to
-    record. The result is kept in the cache with the fingerprint of the archive's listing:
-
-    - no file changed since the last run (same fingerprint): the last result is reused, so
-      a warm run of a large archive costs little more than listing its files;
-    - files were only added, as stories not seen before: only they are read, and they are
-      inserted into the last result;
-    - anything else (a file changed or removed, a new capture of a known story): all of it
-      is computed again from the cached file entries."""
-    listing = list_archive(config)
-    saved = cache.snapshot()
-    fingerprint, previous = (saved[0], _Snapshot.load(saved[1])) if saved else ("", None)
-    del saved  # tens of MB for a large archive: not held while the build goes on
-    if previous is not None and fingerprint == listing.fingerprint:
-        return _Stories(previous.ordered, previous.problems, len(listing.files)), []
-    if previous is not None:
-        grown = _add_new_stories(config, cache, now, progress, listing, previous)
-        if grown is not None:
-            return grown
-    index = index_archive(config, cache, now, listing, progress)
-    merged = merge_captures(index.entries)
-    entries, ledger_changes = apply_ledger(merged.entries, cache.ledger())
-    problems = index.problems + tuple(
-        Problem(str(config.site.source / path), message, skipped=False)
-        for path, message in merged.warnings)
-    stories = _Stories(newest_first(entries), _by_file(problems), index.files, index.parsed)
-    _Snapshot.store(cache, listing, stories, index.time_sensitive)
-    return stories, ledger_changes
-
-
-def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None,
-                     listing: Listing, previous: _Snapshot
-                     ) -> tuple[_Stories, list[tuple[str, Stamp]]] | None:
-    """The last result plus the stories in files added since, or None when the change is
-    not only that (see _read_stories)."""
-    known = previous.signatures()
-    added: list[tuple[str, int, int]] = []
-    for path, size, mtime_ns in listing.files:
-        signature = known.pop(path, None)
-        if signature is None:
-            added.append((path, size, mtime_ns))
-        elif signature != (size, mtime_ns):
-            return None  # a file changed
-    if known or not added or len(added) > ADDITIONS_MAX:
-        return None  # files removed or renamed, or so many new ones a full pass is as cheap
-    del known
-    site = config.site
-    entries: list[Entry] = []
-    problems: list[Problem] = []
-    fresh: list[tuple[str, FileRecord]] = []
-    time_sensitive = False
-    for path, record, recheck in first_pass(config, added, now, progress):
-        time_sensitive = time_sensitive or recheck
-        if not recheck:
-            fresh.append((path, record))
-        shown = str(site.source / path)
-        if record.entry is None:
-            problems.append(Problem(shown, record.skip_reason, skipped=True))
-            continue
-        entries.append(record.entry)
-        problems.extend(Problem(shown, w, skipped=False) for w in record.entry.warnings)
-        if record.entry.disagreement:  # a first capture, as merge_captures would say
-            problems.append(Problem(shown, record.entry.disagreement, skipped=False))
-    cache.put_files(fresh)  # kept even if we fall back: the full pass finds them cached
-    urls = {entry.url for entry in entries}
-    if len(urls) < len(entries) or any(entry.url in urls for entry in previous.ordered):
-        return None  # a new capture of a story: merging needs the full pass
-    entries, ledger_changes = apply_ledger(entries, cache.ledger_for(sorted(urls)))
-    ordered = list(previous.ordered)
-    for entry in entries:
-        bisect.insort(ordered, entry, key=story_order)
-    stories = _Stories(ordered, _by_file(previous.problems + tuple(problems)),
-                       len(listing.files), len(added))
-    _Snapshot.store(cache, listing, stories, time_sensitive)
-    return stories, ledger_changes
-
-
-def _by_file(problems: Sequence[Problem]) -> tuple[Problem, ...]:
-    """Problems in file order (stable: a file's own come in the order they were found)."""
-    return tuple(sorted(problems, key=lambda problem: problem.path))
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    """The last run's stories as kept in the cache, with the listing they came from."""
-
-    ordered: list[Entry]
-    problems: tuple[Problem, ...]
-    listing: bytes  # the pickled listing, unpickled only when files were added
-
-    def signatures(self) -> dict[str, tuple[int, int]]:
-        return {path: (size, mtime_ns) for path, size, mtime_ns in pickle.loads(self.listing)}
-
-    @staticmethod
-    def load(data: bytes) -> _Snapshot | None:
-        try:
-            chunks, problems, listing = pickle.loads(data)
-            ordered = [entry for chunk in chunks for entry in pickle.loads(chunk)]
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
-                ValueError, IndexError):
-            return None  # unreadable: computed again
-        if not (all(isinstance(e, Entry) for e in ordered)
-                and all(isinstance(p, Problem) for p in problems) and isinstance(listing, bytes)):
-            return None
-        return _Snapshot(ordered, tuple(problems), listing)
-
-    @staticmethod
-    def store(cache: Cache, listing: Listing, stories: _Stories, time_sensitive: bool) -> None:
-        """A result that depends on the clock (a date judged "in the future") is not kept.
-        The ledger rows of this run are recorded with it, so reusing it is what a full run
-        would compute again (holding entries to their own ledger rows changes nothing).
-        Pickled in chunks: unpickling keeps a memo of every object until it returns, which
-        for a whole large archive at once would double a warm run's peak memory."""
-        if time_sensitive:
-            cache.put_snapshot(listing.fingerprint, b"")
-            return
-        chunks = [pickle.dumps(stories.ordered[i:i + SNAPSHOT_CHUNK], protocol=5)
-                  for i in range(0, len(stories.ordered), SNAPSHOT_CHUNK)]
-        data = pickle.dumps((chunks, stories.problems, pickle.dumps(listing.files, protocol=5)),
-                            protocol=5)
-        del chunks  # the pickle above holds a copy
-        cache.put_snapshot(listing.fingerprint, data)
-
-
-def feed_digest(config: Config, channel: Channel, fmt: Format, chosen: Sequence[Entry],
-                history: archive.History | None = None) -> str:
-    """Everything a feed's bytes depend on. Equal digests mean equal feeds."""
-    site = config.site
-    parts = [__version__, fmt, repr(channel), site.base_url, site.title, site.hub or "",
-             site.schedule or "",  # the RSS <ttl> comes from the channel's or the site's
-             str(site.probe_enclosures), repr(history)]
-    parts.extend(f"{e.path}|{e.url}|{e.content_hash}|{e.published.isoformat()}|"
-                 f"{(e.updated or e.captured).isoformat()}" for e in chosen)
-    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    try:
-        stat = path.stat()
-    except OSError:
-        return (-1, -1)
-    return (stat.st_size, stat.st_mtime_ns)
-
-
-class _ArticleLoader:
-    """The second pass, for the entries that made it into a feed: each file is read again
-    and its HTML parsed once per build, however many channels carry it, on every core
-    when there are many. Only these full articles are held in memory, never the whole
-    archive's.
-
-    With a sizer (enclosure probing), the articles it gives out carry their images'
-    probed lengths and types."""
-
-    def __init__(self, config: Config, now: datetime, sizer: Sizer | None = None) -> None:
-        self.config = config
-        self.now = now
-        self.loaded: dict[str, Article | None] = {}
-        self.problems: list[Problem] = []
-        self.sizer = sizer
-
-    def load(self, entries: Iterable[Entry]) -> None:
-        wanted = list({e.path: e for e in entries if e.path not in self.loaded}.values())
-        site = self.config.site
-        jobs = [(str(site.source), site.timezone, site.encodings, self.now, wanted[i:i + 32])
-                for i in range(0, len(wanted), 32)]
-        for batch in run_batches(_second_pass, jobs, len(wanted)):
-            for entry, article, reason in batch:
-                self.loaded[entry.path] = article
-                if reason:
-                    self.problems.append(Problem(str(site.source / entry.path), reason, skipped=True))
-
-    def articles(self, entries: Sequence[Entry]) -> list[Article]:
-        self.load(entries)
-        found = [a for a in (self.loaded[e.path] for e in entries) if a is not None]
-        return self.sizer.sized(found) if self.sizer else found
-
-    def transient(self, entries: Sequence[Entry]) -> list[Article]:
-        """Like articles(), but what this call had to load is let go afterwards: an archive
-        month's full text is held while the month is written, never the whole history.
-        (Files that failed stay remembered, so each is reported once.)"""
-        fresh = [e.path for e in entries if e.path not in self.loaded]
-        try:
-            return self.articles(entries)
-        finally:
-            for path in fresh:
-                if self.loaded.get(path) is not None:
-                    del self.loaded[path]
-
-    def settled(self, articles: Sequence[Article]) -> bool:
-        """False when some image of these articles still waits to be probed."""
-        return self.sizer is None or self.sizer.settled(articles)
-
-    def exhausted(self) -> bool:
-        """This build has no probing time left."""
-        return self.sizer is not None and self.sizer.exhausted
-
-
-def _sizer(config: Config, cache: Cache, now: datetime) -> Sizer | None:
-    if not config.site.probe_enclosures:
-        return None
-    from syndicate.probe import Sizer
-
-    return Sizer(cache, now, config.site.probe_private)
-
-
-def _announce(config: Config, cache: Cache, results: Sequence[FeedResult]
-              ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """Tell the WebSub hub of every feed written this run, and of those it could not be
-    told of last time; remember the ones it cannot be told of now for the next build."""
-    from syndicate.publish import notify_hub
-
-    site = config.site
-    assert site.hub
-    feeds = {site.feed_url(c.id, fmt) for c in config.channels for fmt in c.formats}
-    topics = [url for url in cache.pending_pings() if url in feeds]
-    topics.extend(site.feed_url(r.channel, r.fmt) for r in results if r.written)
-    outcome = notify_hub(site.hub, topics)
-    cache.set_pending_pings([url for url, _ in outcome.failed])
+def keep_outcome(cache: Cache, key: str, config: Config, report: BuildReport) -> None:
+    kept = replace(report, seconds=0.0, files_parsed=0, notices=(), not_due=(),
+                   feeds=tuple(replace(f, written=False) for f in report.feeds),
+                   archives=tuple(replace(a, written=False) for a in report.archives),
+                   hub_notified=(), hub_failed=())
+    cache.put_outcome(key, pickle.dumps((output_files(config), kept), protocol=5))
     cache.commit()
-    return outcome.notified, outcome.failed
 
 
-def _second_pass(job: tuple[str, str, Sequence[str], datetime, Sequence[Entry]]
-                 ) -> list[tuple[Entry, Article | None, str]]:
-    """Worker: full articles for a few entries, with the merged dates; a file that changed
-    or vanished since it was indexed gives None and the reason."""
-    from syndicate.content import article_from  # lxml and nh3, only when rendering
-
-    source, timezone, encodings, now, entries = job
-    zone = zoneinfo.ZoneInfo(timezone)
-    out: list[tuple[Entry, Article | None, str]] = []
-    for entry in entries:
-        try:
-            with open(os.path.join(source, entry.path), "rb") as handle:
-                data = handle.read()
-            _fresh, body = read_entry(data, entry.path, zone=zone, encodings=encodings, now=now)
-        except ArticleError as e:
-            out.append((entry, None, e.reason))
-            continue
-        except OSError as e:
-            out.append((entry, None, f"cannot read: {e.strerror or e}"))
-            continue
-        article = article_from(entry, body)
-        out.append((entry, replace(article, published=entry.published,
-                                   updated=entry.updated or entry.captured), ""))
-    return out
-
-
-# --- site pages: index.opml, index.html and each channel's <id>.html ------------------------
-
-def write_site_pages(config: Config, selections: Sequence[tuple[Channel, Sequence[Entry]]],
-                     loader: _ArticleLoader, cache: Cache, write: bool,
-                     not_due: Collection[str] = ()) -> list[Failure]:
-    """The OPML list, the front page and each channel's preview page, handled like the
-    feeds: not even rendered when their inputs are those of the files on disk, parsed
-    back before they are written, and written through write_if_changed.
-
-    With write=False they are rendered but not written: for `check`, and after a feed of
-    this run failed, since the pages describe the feeds and a failed run leaves the last
-    good output in place. Returns the pages that could not be rendered or written.
-
-    A channel that a `build --due` run left alone (`not_due`) keeps its preview page as
-    it is, beside its feeds; the front page and the OPML list describe every channel."""
-    site = config.site
-    pages = [("index.opml", selections), ("index.html", selections)]
-    pages.extend((f"{channel.id}.html", [(channel, chosen)]) for channel, chosen in selections
-                 if channel.id not in not_due)
-    stale: list[tuple[Path, str]] = []
-    for name, inputs in pages:
-        path = site.output / name
-        digest = page_digest(config, name, inputs)
-        kept = cache.feed(name)
-        if not (write and kept and kept[0] == digest and _stat(path) == kept[1:3]):
-            stale.append((path, digest))
-    previews = {f"{channel.id}.html": chosen for channel, chosen in selections}
-    loader.load(entry for path, _ in stale for entry in previews.get(path.name, ()))
-    failures: list[Failure] = []
-    for path, digest in stale:
-        try:
-            data = _render_page(config, path.name, selections, loader)
-            if write:
-                write_if_changed(path, data)
-        except OutputError as e:
-            failures.append(Failure.of(path, e))
-            continue
-        except (ValueError, TypeError) as e:  # lxml refuses text that XML cannot hold
-            failures.append(Failure(str(path), f"cannot render: {e}"))
-            continue
-        if write:
-            size, mtime_ns = _stat(path)
-            cache.put_feed(path.name, digest, size, mtime_ns, 0)
-    return failures
-
-
-def page_digest(config: Config, name: str,
-                selections: Sequence[tuple[Channel, Sequence[Entry]]]) -> str:
-    """Everything a site page's bytes depend on. Equal digests mean equal pages."""
-    site = config.site
-    parts = [__version__, name, site.title, site.base_url, site.timezone]
-    for channel, chosen in selections:
-        parts.append(repr(channel))
-        parts.extend(f"{e.path}|{e.url}|{e.content_hash}|{e.published.isoformat()}|"
-                     f"{(e.updated or e.captured).isoformat()}" for e in chosen)
-    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _render_page(config: Config, name: str, selections: Sequence[tuple[Channel, Sequence[Entry]]],
-                 loader: _ArticleLoader) -> bytes:
-    import lxml.etree  # the rendering stack only when a page is rendered, as in render_feed
-
-    from syndicate.render import html, opml
-    from syndicate.render.site import Listing
-
-    def listing(channel: Channel, chosen: Sequence[Entry]) -> Listing:
-        return Listing(channel, len(chosen), chosen[0].published if chosen else None,
-                       max((e.updated or e.captured for e in chosen), default=None))
-
-    site = config.site
-    if name == "index.opml":
-        data = opml.render(site, [listing(channel, chosen) for channel, chosen in selections])
-    elif name == "index.html":
-        data = html.render_index(site, [listing(channel, chosen) for channel, chosen in selections])
-    else:
-        [(channel, chosen)] = [(c, e) for c, e in selections if f"{c.id}.html" == name]
-        data = html.render_preview(site, listing(channel, chosen), loader.articles(chosen))
+def _last_outcome(cache: Cache, key: str) -> BuildReport | None:
+    """The last build's report when its key is `key` and its output files are untouched."""
+    saved = cache.outcome()
+    if saved is None or saved[0] != key or cache.pending_pings():
+        return None
     try:
-        lxml.etree.fromstring(data)  # never write a page that does not parse
-    except lxml.etree.XMLSyntaxError as e:
-        raise ValueError(f"the page does not parse back: {e}") from e
-    return data
+        outputs, report = pickle.loads(saved[1])
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
+            ValueError, IndexError):
+        return None  # unreadable: the full run decides
+    if not (isinstance(outputs, dict) and isinstance(report, BuildReport)
+            and all(isinstance(f, (FeedResult, Problem, Failure))
+                    for f in (*report.feeds, *report.archives, *report.problems))):
+        return None
+    return report if _untouched(outputs) else None
+
+
+def _untouched(outputs: Outputs) -> bool:
+    for name, signature in outputs.items():
+        try:
+            stat = os.stat(name)
+        except OSError:
+            return False
+        if (stat.st_size, stat.st_mtime_ns) != signature:
+            return False
+    return True
+
+
+def output_files(config: Config) -> Outputs:
+    """The stat signature of every file in the output folder and its subfolders (dotfiles
+    and dot-folders, such as a cache kept there, left out)."""
+    found: Outputs = {}
+    stack = [str(config.site.output)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as listing:
+                for item in listing:
+                    if item.name.startswith("."):
+                        continue
+                    if item.is_dir(follow_symlinks=False):
+                        stack.append(item.path)
+                    elif item.is_file(follow_symlinks=False):
+                        stat = item.stat()
+                        found[item.path] = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            continue
+    return found

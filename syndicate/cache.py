@@ -13,7 +13,10 @@
   it holds and the stat signature of each of its parts, as `feeds` does for feeds;
 - probes: what each enclosure URL answered (byte length and type, or why not), so an
   image is asked about once, and a failure again only after a week;
-- pings: feeds whose WebSub notification failed, to send again after the next build.
+- pings: feeds whose WebSub notification failed, to send again after the next build;
+- outcome: the last build's inputs (a key), the stat signatures of every output file it
+  left, and its report, so that a run that finds all of these unchanged does nothing
+  (build.py).
 
 The cache is only an accelerator: a build with it gives the same bytes as one without
 (`--no-cache`). A cache that is corrupt, from another version or not ours is thrown
@@ -32,7 +35,7 @@ from typing import Any
 
 from syndicate.model import Entry, Stamp
 
-SCHEMA = 6  # bump when the tables or the meaning of a record change
+SCHEMA = 7  # bump when the tables or the meaning of a record change
 FILE_NAME = "state.sqlite"
 
 
@@ -146,6 +149,20 @@ class Cache:
         self._db.execute("DELETE FROM snapshot")
         self._db.execute("INSERT INTO snapshot VALUES (?, ?)", (fingerprint, data))
 
+    # --- outcome -------------------------------------------------------------------------
+
+    def outcome(self) -> tuple[str, bytes] | None:
+        """The key of the last build's inputs and what build.py kept of its result."""
+        row = self._db.execute("SELECT key, data FROM outcome").fetchone()
+        return (str(row[0]), bytes(row[1])) if row else None
+
+    def put_outcome(self, key: str, data: bytes) -> None:
+        self._db.execute("DELETE FROM outcome")
+        self._db.execute("INSERT INTO outcome VALUES (?, ?)", (key, data))
+
+    def forget_outcome(self) -> None:
+        self._db.execute("DELETE FROM outcome")
+
     # --- feeds ---------------------------------------------------------------------------
 
     def feed(self, name: str) -> tuple[str, int, int, int] | None:
@@ -246,6 +263,9 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
             raise _OtherVersion("not a syndicate cache")
         if version is not None and version[0] != str(SCHEMA):
             raise _OtherVersion(f"schema {version[0]}, this syndicate uses {SCHEMA}")
+        if version is not None and db.execute("SELECT value FROM meta WHERE key = 'settings'"
+                                              ).fetchone() == (settings,):
+            return db  # set up by an earlier run with these settings: no write needed
         db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
                    "mtime_ns INTEGER, skip TEXT, url TEXT, title TEXT, published TEXT, "
                    "captured TEXT, source_time TEXT, authors TEXT, section TEXT, "
@@ -261,6 +281,7 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
         db.execute("CREATE TABLE IF NOT EXISTS probes (url TEXT PRIMARY KEY, length INTEGER, "
                    "mime TEXT, error TEXT, checked TEXT)")
         db.execute("CREATE TABLE IF NOT EXISTS pings (url TEXT PRIMARY KEY)")
+        db.execute("CREATE TABLE IF NOT EXISTS outcome (key TEXT, data BLOB)")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
         known = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
         if known is None or known[0] != settings:

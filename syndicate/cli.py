@@ -16,10 +16,9 @@ from zoneinfo import ZoneInfo
 
 from syndicate import __version__
 from syndicate.build import build
-from syndicate.config import load_config
+from syndicate.config import PLACEHOLDER_URL, load_config
 from syndicate.errors import ConfigError, ConfigProblem, LockedError, OutputError, SyndicateError
 from syndicate.model import BuildReport
-from syndicate.starter import PLACEHOLDER_URL
 
 EXIT_OK = 0
 EXIT_STRICT = 1  # articles were skipped and --strict was given; `show`: the file gives no article

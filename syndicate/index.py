@@ -1,31 +1,21 @@
-"""The archive as entries: find the article files, and run the parser's first pass on
-each file the cache does not already know, in parallel on every core."""
+"""The archive as entries: the parser's first pass on each file the cache does not
+already know (listing.py finds the files), in parallel on every core."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from syndicate import __version__
 from syndicate.cache import Cache, FileRecord
-from syndicate.errors import ArticleError, OutputError
+from syndicate.errors import ArticleError
+from syndicate.listing import Listing
 from syndicate.model import Config, Entry, Problem
 from syndicate.parse import read_entry
 from syndicate.workers import run_batches
 
-# Files that are plainly not articles are passed over without a word; anything else that
-# fails to parse is named in the report, since it may be an article that broke.
-NOT_ARTICLES = {
-    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg", ".bmp", ".ico", ".tif",
-    ".tiff", ".heic", ".mp3", ".mp4", ".m4a", ".mov", ".webm", ".pdf", ".zip", ".gz",
-    ".tgz", ".bz2", ".xz", ".7z", ".tar", ".md", ".rst", ".json", ".yaml", ".yml",
-    ".toml", ".ini", ".cfg", ".csv", ".tsv", ".log", ".css", ".js", ".py", ".sh", ".db",
-    ".sqlite", ".xml", ".atom", ".opml", ".html", ".htm", ".doc", ".docx", ".xls", ".xlsx",
-}
 CHUNK = 64  # files per job sent to a worker
 
 Progress = Callable[[int, int], None]  # (files read, files to read)
@@ -38,68 +28,6 @@ class ArchiveIndex:
     entries: tuple[Entry, ...]  # one per good file, in path order
     problems: tuple[Problem, ...]  # skipped files and warnings, in path order
     time_sensitive: bool = False  # some file was judged against the clock (see Entry.recheck)
-
-
-def parse_settings(config: Config) -> str:
-    """What a file's entry depends on besides its bytes; a change invalidates the cache."""
-    return f"{__version__}|{config.site.timezone}|{','.join(config.site.encodings)}"
-
-
-def scan(config: Config) -> Iterator[tuple[str, os.stat_result]]:
-    """(path relative to the source, stat) for every candidate article file, in a stable
-    order. Dotfiles and dot-folders, non-article extensions, and the output and cache
-    folders (when they live inside the source) are passed over."""
-    site = config.site
-    skip = {str(site.output), str(site.cache)}
-    root = str(site.source)
-    prefix = len(root) + 1
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as listing:
-                found = sorted(listing, key=lambda e: e.name)
-        except OSError:
-            continue
-        subfolders = []
-        for item in found:
-            if item.name.startswith("."):
-                continue
-            if item.is_dir(follow_symlinks=False):
-                if item.path not in skip:
-                    subfolders.append(item.path)
-            elif _extension(item.name) not in NOT_ARTICLES:
-                try:
-                    yield item.path[prefix:], item.stat()
-                except OSError:
-                    continue
-        stack.extend(reversed(subfolders))
-
-
-def _extension(name: str) -> str:
-    dot = name.rfind(".")
-    return name[dot:].lower() if dot > 0 else ""
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """The candidate files and their stat signatures, and a fingerprint of them all: an
-    equal fingerprint means no file was added, removed, renamed or touched."""
-
-    files: tuple[tuple[str, int, int], ...]  # (path, size, mtime_ns), in scan order
-    fingerprint: str
-
-
-def list_archive(config: Config) -> Listing:
-    site = config.site
-    if not site.source.is_dir():
-        raise OutputError(str(site.source), "the source folder does not exist or is not a "
-                          "folder (unmounted disk?); feeds left as they are")
-    files = tuple((path, stat.st_size, stat.st_mtime_ns) for path, stat in scan(config))
-    digest = hashlib.sha256(f"{parse_settings(config)}|{site.source}".encode())
-    digest.update("\n".join(f"{p}\0{size}\0{mtime}" for p, size, mtime in files).encode(
-        "utf-8", "surrogateescape"))
-    return Listing(files, digest.hexdigest())
 
 
 def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,

@@ -38,7 +38,7 @@ from urllib.parse import unquote
 from syndicate.build import build
 from syndicate.config import load_config
 from syndicate.errors import ConfigError, LockedError, SyndicateError
-from syndicate.index import scan
+from syndicate.listing import scan
 from syndicate.model import Config
 
 Log = Callable[[str], None]

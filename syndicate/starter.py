@@ -9,11 +9,9 @@ import os
 import re
 from pathlib import Path
 
-from syndicate.config import CHANNEL_ID, RESERVED_IDS
+from syndicate.config import CHANNEL_ID, PLACEHOLDER_URL, RESERVED_IDS
 from syndicate.parse import DEFAULT_ENCODINGS
 from syndicate.survey import Survey, guess_timezone
-
-PLACEHOLDER_URL = "https://feeds.example.org/"
 
 
 def starter_config(survey: Survey, config_path: Path, base_url: str = PLACEHOLDER_URL) -> str:

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 
 from syndicate.cache import Cache
 from syndicate.errors import ArticleError, RenderError
-from syndicate.index import NOT_ARTICLES, ArchiveIndex, index_archive, list_archive, parse_settings
+from syndicate.index import ArchiveIndex, index_archive
+from syndicate.listing import NOT_ARTICLES, list_archive, parse_settings
 from syndicate.model import Article, Channel, Config, Entry, Site
 from syndicate.parse import DEFAULT_ENCODINGS, read_entry
 from syndicate.select import merge_captures, newest_first, wanted
@@ -53,7 +54,7 @@ def count_channels(config: Config, now: datetime) -> Census:
     """Every channel's counts, as a build would make them. Reads the whole archive (like
     `check`: the cache is neither used nor touched) and renders the feeds in memory, so
     that `items` accounts for the byte budget too."""
-    from syndicate.build import render_feed  # the rendering stack, only for this command
+    from syndicate.pipeline import render_feed  # the rendering stack, only for this command
 
     index = _index(config, now)
     ordered = newest_first(merge_captures(index.entries).entries)

@@ -18,7 +18,7 @@ import lxml.etree
 import pytest
 import yaml
 
-from syndicate import build as build_module
+from syndicate import pipeline as build_module
 from syndicate.build import build
 from syndicate.config import load_config
 from tests.conftest import read_feed, read_json_feed, run_cli, write_config

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,6 +56,37 @@ def test_warm_run_reads_nothing_and_writes_nothing(site_dir: Path) -> None:
     assert warm.code == 0
     assert "(0 read)" in warm.out and " 0 written, 9 unchanged" in warm.out
     assert _mtimes(site_dir) == before
+
+
+def test_run_with_nothing_changed_loads_no_parser_and_repeats_the_report(site_dir: Path) -> None:
+    """The commonest cron run takes the no-change shortcut (build.py): it reports what
+    the last build did (skipped files named again) without loading the parser, the
+    renderers or the last run's stories."""
+    _broken_file(site_dir)
+    assert run_cli("build", "-c", str(site_dir / "config.yaml")).code == 0
+    before = _mtimes(site_dir)
+    script = (
+        "import sys\n"
+        "from datetime import UTC, datetime\n"
+        "from syndicate.build import build\n"
+        "from syndicate.config import load_config\n"
+        f"report = build(load_config({str(site_dir / 'config.yaml')!r}), datetime.now(UTC))\n"
+        "print(report.files_seen, report.articles, report.written, len(report.feeds),\n"
+        "      [p.path.rsplit('/', 1)[-1] for p in report.skipped])\n"
+        "print(sorted(m for m in sys.modules if m in {'syndicate.pipeline', 'syndicate.parse',\n"
+        "             'lxml', 'feedgen', 'nh3', 'syndicate.render'}))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.splitlines() == ["61 60 0 9 ['broken.txt']", "[]"]
+    assert _mtimes(site_dir) == before
+
+
+@pytest.mark.parametrize("name", ["index.html", "world.html", "index.opml", "all.atom"])
+def test_any_output_file_removed_is_written_again(site_dir: Path, name: str) -> None:
+    (site_dir / "feeds" / name).unlink()
+    result = run_cli("build", "-v", "-c", str(site_dir / "config.yaml"))
+    assert result.code == 0 and (site_dir / "feeds" / name).exists()
+    _same_as_uncached(site_dir)
 
 
 def test_new_article_rerenders_only_the_channels_it_reaches(site_dir: Path) -> None:
