@@ -127,7 +127,13 @@ def normalize_url(url: str) -> str:
 def section_of(url: str) -> str:
     """`https://cn.nytimes.com/world/20240516/slug/` → `world`: the first path segment
     that is a word, not a date."""
-    for segment in urlsplit(url).path.split("/"):
+    if url.startswith("https://") and "#" not in url:  # normalize_url's form: no urllib needed
+        rest = url[8:].partition("?")[0]
+        slash = rest.find("/")
+        path = rest[slash:] if slash >= 0 else ""
+    else:
+        path = urlsplit(url).path
+    for segment in path.split("/"):
         if segment and not segment.isdigit():
             return unquote(segment).lower()
     return ""

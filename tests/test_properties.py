@@ -18,7 +18,7 @@ import string
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import feedparser
@@ -27,9 +27,11 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from syndicate.clean import normalize_url
+from syndicate.clean import normalize_url, section_of, xml_safe
 from syndicate.content import parse_article
+from syndicate.errors import ArticleError
 from syndicate.model import FORMATS, Channel, Format, Site
+from syndicate.parse import read_entry
 from syndicate.render import RENDERERS
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -286,3 +288,34 @@ def test_normalize_url_drops_utm_parameters(case: tuple[str, list[tuple[str, str
     query = parse_qsl(urlsplit(normalize_url(url)).query, keep_blank_values=True)
     assert [k for k, _ in query if k.lower().startswith("utm_")] == []
     assert query == kept
+
+
+@SETTINGS
+@given(case=article_urls())
+@example(case=("https://cn.nytimes.com?next=/world/x/", []))
+@example(case=("https://cn.nytimes.com/2024/05/World%20News/x", []))
+def test_section_is_the_first_word_segment_of_the_urls_path(
+        case: tuple[str, list[tuple[str, str]]]) -> None:
+    """section_of reads normalized URLs without urllib: it must agree with urllib."""
+    for url in (case[0], normalize_url(case[0])):
+        words = [s for s in urlsplit(url).path.split("/") if s and not s.isdigit()]
+        assert section_of(url) == (unquote(words[0]).lower() if words else "")
+
+
+@SETTINGS
+@given(body=st.text(max_size=300), encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
+@example(body="a\x85b\x7fc\ufffed\x0b", encoding="utf-8")
+def test_body_text_drops_exactly_what_xml_forbids(body: str, encoding: str) -> None:
+    """The first pass decides on the bytes whether a UTF-8 file needs xml_safe: the
+    body it returns must be the one xml_safe would give, whatever the characters."""
+    head = f"<!--1715830622000-->\n[Title]({URL})\n------\n<time>2024年5月16日</time>\n"
+    try:
+        data = (head + body).encode(encoding)
+    except UnicodeEncodeError:
+        assume(False)
+    try:
+        _entry, got = read_entry(data, "x.txt", zone=ZONE, now=NOW)
+    except ArticleError:
+        return  # binary-looking or undecodable: skipped before any text is made
+    text = xml_safe((head + body).replace("\r\n", "\n").replace("\r", "\n"))
+    assert got == text[text.index("------\n") + 7:].strip()
