@@ -50,6 +50,7 @@ class RenderError(SyndicateError):
     def __init__(self, channel: str, fmt: str, reason: str) -> None:
         self.channel = channel
         self.fmt = fmt
+        self.reason = reason
         super().__init__(f"channel {channel!r} ({fmt}): {reason}")
 
 

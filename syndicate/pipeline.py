@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,7 @@ from syndicate.select import (
     select,
     story_order,
 )
-from syndicate.workers import run_batches
+from syndicate.workers import map_forked, run_batches
 
 if TYPE_CHECKING:  # probe.py and publish.py load the network stack: only when used
     from syndicate.probe import Sizer
@@ -76,6 +77,17 @@ def render_feed(config: Config, channel: Channel, fmt: Format, items: Sequence[A
     except (ValueError, TypeError, lxml.etree.LxmlError) as e:
         raise RenderError(channel.id, fmt, str(e)) from e
     return data, dropped
+
+
+def _render_job(config: Config, job: tuple[Channel, Format, list[Article], archive.History | None]
+                ) -> tuple[bytes, int] | str:
+    """render_feed in a worker process: a failure comes back as its reason (a value, since
+    the exception itself does not survive pickling)."""
+    channel, fmt, items, history = job
+    try:
+        return render_feed(config, channel, fmt, items, history)
+    except RenderError as e:
+        return e.reason
 
 
 def published_items(path: Path, fmt: Format) -> int | None:
@@ -155,11 +167,18 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
             config, plan, cache, loader, write=write, allow_shrink=allow_shrink)
         archived.extend(done_months)
         archive_failures.extend(failed_months)
-    for channel, fmt, path, digest, chosen in stale:
+    # Rendering is CPU work that needs only the loaded articles: it runs in worker
+    # processes forked after they were loaded (see workers.map_forked).
+    jobs = [(channel, fmt, loader.articles(chosen), archive.subscription_history(
+        site, plans.get(channel.id), fmt)) for channel, fmt, _path, _digest, chosen in stale]
+    rendered = map_forked(partial(_render_job, config), jobs,
+                          sum(len(items) for _c, _f, items, _h in jobs), RENDER_PARALLEL_MIN)
+    for (channel, fmt, path, digest, chosen), (_c, _f, items, _h), outcome in zip(
+            stale, jobs, rendered, strict=True):
         try:
-            items = loader.articles(chosen)
-            data, dropped = render_feed(config, channel, fmt, items, archive.subscription_history(
-                site, plans.get(channel.id), fmt))
+            if isinstance(outcome, str):
+                raise RenderError(channel.id, fmt, outcome)
+            data, dropped = outcome
             reason = None if allow_shrink else shrink_reason(path, fmt, channel, len(chosen))
             if reason:
                 raise OutputError(str(path), reason)
@@ -208,6 +227,9 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     return report, repeatable
 
 
+# Items rendered (summed over the feeds) below which forking workers costs more than it
+# saves: a one-article update re-renders a handful of feeds, a cold build dozens.
+RENDER_PARALLEL_MIN = 1000
 SNAPSHOT_CHUNK = 5000  # entries per pickle in the cache's snapshot
 ADDITIONS_MAX = 1000  # more new files than this: the full pass is about as cheap
 

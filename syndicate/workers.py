@@ -4,26 +4,29 @@ is too small for worker processes to pay off."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
+Item = TypeVar("Item")
 
 # Below this many items, starting worker processes costs more than it saves.
 PARALLEL_MIN = 200
 
 
 def run_batches(work: Callable[[Job], list[Result]], jobs: Sequence[Job],
-                items: int) -> Iterator[list[Result]]:
+                items: int, minimum: int = PARALLEL_MIN) -> Iterator[list[Result]]:
     """Yield `work(job)` for each job, in order. `work` must be a module-level function
-    (it is sent to worker processes); `items` is how many items the jobs hold in all."""
+    (it is sent to worker processes); `items` is how many items the jobs hold in all,
+    and below `minimum` they are done in this process."""
     workers = min(os.cpu_count() or 1, 8)
     # fork is only safe from a single-threaded process: `serve --build` builds from a
     # background thread while the server's threads run, so there it works in-process.
     threaded = threading.active_count() > 1
-    if items < PARALLEL_MIN or workers == 1 or len(jobs) == 1 or threaded:
+    if items < minimum or workers == 1 or len(jobs) == 1 or threaded:
         yield from map(work, jobs)
         return
     # Imported here: a warm run reads no file and needs no worker processes.
@@ -31,5 +34,52 @@ def run_batches(work: Callable[[Job], list[Result]], jobs: Sequence[Job],
     from multiprocessing import get_context
 
     # fork: workers inherit the loaded modules, so they start in milliseconds.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"),
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         yield from pool.map(work, jobs)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer. A build killed outright (SIGKILL, the OOM killer) cannot stop
+    its workers, and forked workers never see their job queue close (each holds a copy of
+    its writing end): they would wait forever, holding the build lock they inherited, and
+    every later build would find the site locked. Linux ends them with their parent."""
+    import ctypes  # only in workers
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # not Linux: a killed build's workers end when their work is done
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+# What map_forked is running, set before its worker processes are forked so that they
+# inherit it (the function and its items, with everything they refer to) instead of
+# receiving it pickled.
+_forked: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
+
+
+def map_forked(work: Callable[[Item], Result], items: Sequence[Item], weight: int,
+               minimum: int = PARALLEL_MIN) -> list[Result]:
+    """[work(item) for item in items], on every core when `weight` (units of work in all)
+    reaches `minimum`. The worker processes are forked by this call,
+    so `work` may be a closure over anything this process holds (articles already
+    parsed, say): only each item's index and its result travel between processes."""
+    global _forked
+    _forked = (work, items)
+    try:
+        jobs = [[index] for index in range(len(items))]
+        return [result for batch in run_batches(_forked_job, jobs, weight, minimum)
+                for result in batch]
+    finally:
+        _forked = None
+
+
+def _forked_job(indexes: list[int]) -> list[Any]:
+    assert _forked is not None, "map_forked's work runs only in processes it forked"
+    work, items = _forked
+    return [work(items[index]) for index in indexes]

@@ -28,6 +28,26 @@ def _assert_served_files_complete(output: Path) -> None:
             lxml.etree.fromstring(data)
 
 
+def _assert_no_process_left(config: str) -> None:
+    """A killed build's worker processes end with it: left behind, they would hold the
+    build lock they inherited and lock every later build out."""
+    deadline = time.monotonic() + 2
+    while True:
+        left = [p for p in Path("/proc").glob("[0-9]*/cmdline")
+                if config.encode() in _read_or_empty(p)]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"processes outlived the killed build: {left}"
+
+
+def _read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # the process ended while we looked
+        return b""
+
+
 def test_killed_builds_leave_complete_feeds(tmp_path: Path) -> None:
     articles = tmp_path / "articles"
     make_articles(articles, 1500)
@@ -50,6 +70,7 @@ def test_killed_builds_leave_complete_feeds(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         _assert_served_files_complete(output)
+        _assert_no_process_left(str(config))
     result = run_cli("build", "-c", str(config))
     assert result.code == 0, result.err
     _assert_served_files_complete(output)
