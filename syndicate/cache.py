@@ -14,6 +14,9 @@
 - probes: what each enclosure URL answered (byte length and type, or why not), so an
   image is asked about once, and a failure again only after a week;
 - pings: feeds whose WebSub notification failed, to send again after the next build;
+- articles: the second pass's full article (pickled) for each story that a feed or page
+  of the last build carried, keyed by its entry, so that a small change re-renders the
+  channels it touches without parsing their other articles again;
 - outcome: the last build's inputs (a key), the stat signatures of every output file it
   left, and its report, so that a run that finds all of these unchanged does nothing
   (build.py).
@@ -149,6 +152,27 @@ class Cache:
         self._db.execute("DELETE FROM snapshot")
         self._db.execute("INSERT INTO snapshot VALUES (?, ?)", (fingerprint, data))
 
+    # --- articles ------------------------------------------------------------------------
+
+    def articles(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The pickled articles kept under these keys (pipeline._ArticleLoader's)."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(keys), 500):  # SQLite limits the number of parameters
+            batch = list(keys[start:start + 500])
+            found.update((str(key), bytes(data)) for key, data in self._db.execute(
+                f"SELECT key, data FROM articles WHERE key IN ({', '.join('?' * len(batch))})",
+                batch))
+        return found
+
+    def put_articles(self, rows: list[tuple[str, bytes]]) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO articles VALUES (?, ?)", rows)
+
+    def keep_articles(self, keys: set[str]) -> None:
+        """Forget every kept article but these."""
+        gone = [(key,) for (key,) in self._db.execute("SELECT key FROM articles")
+                if key not in keys]
+        self._db.executemany("DELETE FROM articles WHERE key = ?", gone)
+
     # --- outcome -------------------------------------------------------------------------
 
     def outcome(self) -> tuple[str, bytes] | None:
@@ -282,10 +306,12 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
                    "mime TEXT, error TEXT, checked TEXT)")
         db.execute("CREATE TABLE IF NOT EXISTS pings (url TEXT PRIMARY KEY)")
         db.execute("CREATE TABLE IF NOT EXISTS outcome (key TEXT, data BLOB)")
+        db.execute("CREATE TABLE IF NOT EXISTS articles (key TEXT PRIMARY KEY, data BLOB)")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
         known = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
         if known is None or known[0] != settings:
             db.execute("DELETE FROM files")
+            db.execute("DELETE FROM articles")
             db.execute("INSERT OR REPLACE INTO meta VALUES ('settings', ?)", (settings,))
         db.commit()
     except BaseException:

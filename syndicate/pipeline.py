@@ -158,7 +158,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
                                           False, kept[3]))
             else:
                 stale.append((channel, fmt, path, digest, chosen))
-    loader = _ArticleLoader(config, now, _sizer(config, cache, now) if write else None)
+    loader = _ArticleLoader(config, now, cache, _sizer(config, cache, now) if write else None)
     loader.load(entry for *_, chosen in stale for entry in chosen)
     archived: list[FeedResult] = []
     archive_failures: list[Failure] = []
@@ -200,6 +200,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     failures.extend(archive_failures)
     problems.extend(loader.problems)
     if write:
+        loader.keep(entry for _channel, chosen in selections for entry in chosen)
         cache.put_ledger(ledger_changes)
         # a channel counts as built when every one of its feeds is in place
         done = Counter(result.channel for result in results)
@@ -231,6 +232,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
 # saves: a one-article update re-renders a handful of feeds, a cold build dozens.
 RENDER_PARALLEL_MIN = 1000
 SNAPSHOT_CHUNK = 5000  # entries per pickle in the cache's snapshot
+ADDED_MAX = 2000  # stories kept apart from the snapshot's main list (see _Snapshot)
 ADDITIONS_MAX = 1000  # more new files than this: the full pass is about as cheap
 
 
@@ -283,17 +285,13 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
                      ) -> tuple[_Stories, list[tuple[str, Stamp]]] | None:
     """The last result plus the stories in files added since, or None when the change is
     not only that (see _read_stories)."""
-    known = previous.signatures()
-    added: list[tuple[str, int, int]] = []
-    for path, size, mtime_ns in listing.files:
-        signature = known.pop(path, None)
-        if signature is None:
-            added.append((path, size, mtime_ns))
-        elif signature != (size, mtime_ns):
-            return None  # a file changed
-    if known or not added or len(added) > ADDITIONS_MAX:
-        return None  # files removed or renamed, or so many new ones a full pass is as cheap
-    del known
+    listed_before = previous.files()
+    if not listed_before.issubset(listing.files):
+        return None  # a file changed, or was removed or renamed
+    added = [file for file in listing.files if file not in listed_before]
+    del listed_before
+    if not added or len(added) > ADDITIONS_MAX:
+        return None  # so many new files that the full pass is about as cheap
     site = config.site
     entries: list[Entry] = []
     problems: list[Problem] = []
@@ -321,7 +319,7 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
         bisect.insort(ordered, entry, key=story_order)
     stories = _Stories(ordered, _by_file(previous.problems + tuple(problems)),
                        len(listing.files), len(added), time_sensitive)
-    _Snapshot.store(cache, listing, stories, time_sensitive)
+    _Snapshot.store_added(cache, listing, stories, previous, entries, time_sensitive)
     return stories, ledger_changes
 
 
@@ -332,27 +330,40 @@ def _by_file(problems: Sequence[Problem]) -> tuple[Problem, ...]:
 
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
-    """The last run's stories as kept in the cache, with the listing they came from."""
+    """The last run's stories as kept in the cache, with the listing they came from.
+
+    The stories are pickled in chunks: `chunks` hold one newest-first list cut in pieces,
+    and `added` the stories of the additions-only runs since (each chunk in story order),
+    which loading inserts into their places. An additions-only run thus stores only what
+    it added instead of pickling the whole archive again; past ADDED_MAX added stories,
+    everything is stored as one list again."""
 
     ordered: list[Entry]
     problems: tuple[Problem, ...]
     listing: bytes  # the pickled listing, unpickled only when files were added
+    chunks: tuple[bytes, ...]
+    added: tuple[bytes, ...]
+    added_stories: int  # how many stories `added` holds
 
-    def signatures(self) -> dict[str, tuple[int, int]]:
-        return {path: (size, mtime_ns) for path, size, mtime_ns in pickle.loads(self.listing)}
+    def files(self) -> set[tuple[str, int, int]]:
+        """The listing's (path, size, mtime_ns) of every file."""
+        return set(pickle.loads(self.listing))
 
     @staticmethod
     def load(data: bytes) -> _Snapshot | None:
         try:
-            chunks, problems, listing = pickle.loads(data)
+            chunks, added, problems, listing = pickle.loads(data)
             ordered = [entry for chunk in chunks for entry in pickle.loads(chunk)]
+            later = [entry for chunk in added for entry in pickle.loads(chunk)]
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
                 ValueError, IndexError):
             return None  # unreadable: computed again
-        if not (all(isinstance(e, Entry) for e in ordered)
+        if not (all(isinstance(e, Entry) for e in ordered + later)
                 and all(isinstance(p, Problem) for p in problems) and isinstance(listing, bytes)):
             return None
-        return _Snapshot(ordered, tuple(problems), listing)
+        for entry in later:
+            bisect.insort(ordered, entry, key=story_order)
+        return _Snapshot(ordered, tuple(problems), listing, tuple(chunks), tuple(added), len(later))
 
     @staticmethod
     def store(cache: Cache, listing: Listing, stories: _Stories, time_sensitive: bool) -> None:
@@ -366,9 +377,24 @@ class _Snapshot:
             return
         chunks = [pickle.dumps(stories.ordered[i:i + SNAPSHOT_CHUNK], protocol=5)
                   for i in range(0, len(stories.ordered), SNAPSHOT_CHUNK)]
-        data = pickle.dumps((chunks, stories.problems, pickle.dumps(listing.files, protocol=5)),
+        _Snapshot._put(cache, listing, chunks, [], stories.problems)
+
+    @staticmethod
+    def store_added(cache: Cache, listing: Listing, stories: _Stories, previous: _Snapshot,
+                    added: list[Entry], time_sensitive: bool) -> None:
+        """Store `stories`, which are `previous` plus `added` (see the class docstring)."""
+        if time_sensitive or previous.added_stories + len(added) > ADDED_MAX:
+            _Snapshot.store(cache, listing, stories, time_sensitive)
+            return
+        _Snapshot._put(cache, listing, list(previous.chunks),
+                       [*previous.added, pickle.dumps(sorted(added, key=story_order), protocol=5)],
+                       stories.problems)
+
+    @staticmethod
+    def _put(cache: Cache, listing: Listing, chunks: list[bytes], added: list[bytes],
+             problems: tuple[Problem, ...]) -> None:
+        data = pickle.dumps((chunks, added, problems, pickle.dumps(listing.files, protocol=5)),
                             protocol=5)
-        del chunks  # the pickle above holds a copy
         cache.put_snapshot(listing.fingerprint, data)
 
 
@@ -398,26 +424,55 @@ class _ArticleLoader:
     when there are many. Only these full articles are held in memory, never the whole
     archive's.
 
+    The articles of the last build's feeds and pages are kept in the cache under their
+    entry (which holds the file's path, content hash and dates, so an entry that is the
+    same means an article that is the same): a new story re-renders its channels without
+    parsing their other articles again. keep() at the end of a build forgets the others.
+
     With a sizer (enclosure probing), the articles it gives out carry their images'
     probed lengths and types."""
 
-    def __init__(self, config: Config, now: datetime, sizer: Sizer | None = None) -> None:
+    def __init__(self, config: Config, now: datetime, cache: Cache,
+                 sizer: Sizer | None = None) -> None:
         self.config = config
         self.now = now
+        self.cache = cache
         self.loaded: dict[str, Article | None] = {}
         self.problems: list[Problem] = []
         self.sizer = sizer
 
-    def load(self, entries: Iterable[Entry]) -> None:
+    def load(self, entries: Iterable[Entry], keep: bool = True) -> None:
+        """Load these entries' articles: from the cache, or parsed (and then, with `keep`,
+        added to the cache)."""
         wanted = list({e.path: e for e in entries if e.path not in self.loaded}.values())
+        if not wanted:
+            return
+        keys = {entry.path: article_key(entry) for entry in wanted}
+        kept = self.cache.articles(list(keys.values()))
+        todo = []
+        for entry in wanted:
+            article = _unpickled_article(kept.get(keys[entry.path]))
+            if article is None:
+                todo.append(entry)
+            else:
+                self.loaded[entry.path] = article
         site = self.config.site
-        jobs = [(str(site.source), site.timezone, site.encodings, self.now, wanted[i:i + 32])
-                for i in range(0, len(wanted), 32)]
-        for batch in run_batches(_second_pass, jobs, len(wanted)):
+        jobs = [(str(site.source), site.timezone, site.encodings, self.now, todo[i:i + 32])
+                for i in range(0, len(todo), 32)]
+        parsed: list[tuple[str, bytes]] = []
+        for batch in run_batches(_second_pass, jobs, len(todo)):
             for entry, article, reason in batch:
                 self.loaded[entry.path] = article
                 if reason:
                     self.problems.append(Problem(str(site.source / entry.path), reason, skipped=True))
+                elif keep:
+                    parsed.append((keys[entry.path], pickle.dumps(article, protocol=5)))
+        self.cache.put_articles(parsed)
+
+    def keep(self, entries: Iterable[Entry]) -> None:
+        """Keep in the cache only the articles of these entries (those of every feed and
+        page as this build left them)."""
+        self.cache.keep_articles({article_key(entry) for entry in entries})
 
     def articles(self, entries: Sequence[Entry]) -> list[Article]:
         self.load(entries)
@@ -430,6 +485,7 @@ class _ArticleLoader:
         (Files that failed stay remembered, so each is reported once.)"""
         fresh = [e.path for e in entries if e.path not in self.loaded]
         try:
+            self.load(entries, keep=False)
             return self.articles(entries)
         finally:
             for path in fresh:
@@ -443,6 +499,24 @@ class _ArticleLoader:
     def exhausted(self) -> bool:
         """This build has no probing time left."""
         return self.sizer is not None and self.sizer.exhausted
+
+
+def article_key(entry: Entry) -> str:
+    """What the second pass makes of an entry depends on the entry alone (its file's path,
+    content hash and dates among its fields) and on the parse settings (a change of
+    which empties the cache)."""
+    return hashlib.sha256(repr(entry).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _unpickled_article(data: bytes | None) -> Article | None:
+    if data is None:
+        return None
+    try:
+        article = pickle.loads(data)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
+            ValueError, IndexError):
+        return None  # unreadable: parsed again
+    return article if isinstance(article, Article) else None
 
 
 def _sizer(config: Config, cache: Cache, now: datetime) -> Sizer | None:

@@ -291,3 +291,55 @@ def test_added_old_story_lands_in_its_place(site_dir: Path) -> None:
     position = {story: n for n, url in enumerate(ids) for story in [url.rsplit("/", 2)[1]]}
     assert position["story-51"] + 1 == position["story-50b"] == position["story-50"] - 1
     _same_as_uncached(site_dir)
+
+
+@pytest.mark.parametrize("added_max", [1, 2000], ids=["compacted", "kept-apart"])
+def test_runs_of_additions_then_an_edit_equal_uncached(site_dir: Path, added_max: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Additions-only runs store only what they add (pipeline._Snapshot), until there are
+    ADDED_MAX such stories and everything is stored as one list again: whichever way the
+    snapshot was kept, reading it back must give what a full run gives."""
+    from datetime import UTC, datetime
+
+    from syndicate import pipeline
+    from syndicate.build import build
+    from syndicate.config import load_config
+
+    monkeypatch.setattr(pipeline, "ADDED_MAX", added_max)
+    config = load_config(site_dir / "config.yaml")
+    older = (site_dir / "articles" / "000030.txt").read_text(encoding="utf-8")
+    for n in (60, 61, 62):
+        make_articles(site_dir / "articles", 1, start=n)
+        if n == 61:  # an old story too: it must land in its place, not on top
+            (site_dir / "articles" / "late.txt").write_text(
+                older.replace("story-30/", "story-30b/"), encoding="utf-8")
+        assert build(config, datetime.now(UTC)).files_parsed == (2 if n == 61 else 1)
+        (site_dir / "feeds" / "index.html").unlink()  # no shortcut: the snapshot is read
+        _same_as_uncached(site_dir)
+    _edit(site_dir)
+    _same_as_uncached(site_dir)
+
+
+def test_new_story_parses_only_its_own_article(site_dir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The articles of the last build's feeds are kept in the cache: a new story makes
+    its channels render again, but only its own file goes through the second pass."""
+    from datetime import UTC, datetime
+
+    from syndicate import content
+    from syndicate.build import build
+    from syndicate.config import load_config
+
+    parsed: list[str] = []
+    original = content.article_from
+
+    def counting(entry, body):  # type: ignore[no-untyped-def]
+        parsed.append(entry.path)
+        return original(entry, body)
+
+    monkeypatch.setattr(content, "article_from", counting)
+    make_articles(site_dir / "articles", 1, start=60)
+    report = build(load_config(site_dir / "config.yaml"), datetime.now(UTC))
+    assert report.written > 0
+    assert parsed == ["000060.txt"]
+    _same_as_uncached(site_dir)
