@@ -38,7 +38,7 @@ from typing import Any
 
 from syndicate.model import Entry, Stamp
 
-SCHEMA = 7  # bump when the tables or the meaning of a record change
+SCHEMA = 8  # bump when the tables or the meaning of a record change
 FILE_NAME = "state.sqlite"
 
 
