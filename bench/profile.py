@@ -2,8 +2,8 @@
 
     python bench/profile.py 10000
 
-Uses the corpus, config and syndicate snapshot that bench/run.py made (bench/corpus/<size>,
-bench/out/syndicate/<size>/config.yaml, bench/out/snapshot/; run it first), and writes, for each scenario, the
+Uses the corpus, config and installed syndicate that bench/run.py made (bench/corpus/<size>,
+bench/out/syndicate/<size>/config.yaml, bench/out/venv/; run it first), and writes, for each scenario, the
 `python -m cProfile -s cumtime -m syndicate build` listing to
 bench/out/profile-<size>-<scenario>.txt, and the first lines of each to stdout.
 
@@ -37,9 +37,9 @@ def profile(config: Path, out: Path, one_core: bool, lines: int, env: dict[str, 
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(ONE_CORE.replace("; ", "\n") + "\n")
         target = [str(script)]
-    cmd = [sys.executable, "-m", "cProfile", "-s", "cumtime", *target, "build", "-c", str(config)]
-    # From the folder that holds the package: `python -m` puts it first on sys.path.
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=run.CODE)
+    cmd = [str(run.PYTHON), "-m", "cProfile", "-s", "cumtime", *target, "build", "-c", str(config)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env,
+                          cwd=run.run_folder())
     out.write_text(done.stdout)
     return "\n".join(done.stdout.splitlines()[:lines])
 
@@ -51,10 +51,14 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=45, help="lines of each listing to print")
     parser.add_argument("--live", action="store_true",
                         help="profile syndicate/ in the working tree, not the copy the last "
-                             "bench/run.py measured (bench/out/snapshot/)")
+                             "bench/run.py installed (bench/out/venv/)")
     args = parser.parse_args()
     (run.OUT / "profile").mkdir(parents=True, exist_ok=True)
-    if not args.live and (run.SNAPSHOT / "syndicate").exists():
+    if args.live:
+        run.use_code(live=True)
+    elif not run.PYTHON.exists():
+        sys.exit(f"{run.VENV} is missing: run bench/run.py first")
+    else:
         run.CODE = run.SNAPSHOT
     env = run.syndicate_env()
     print(f"syndicate code: {run.CODE / 'syndicate'} ({run.code_digest()})")
@@ -77,8 +81,8 @@ def main() -> None:
             print(profile(config, out, args.one_core, args.lines, env))
         finally:
             path.unlink(missing_ok=True)
-    subprocess.run([sys.executable, "-m", "syndicate", "build", "-c", str(config)], check=True, env=env,
-                   cwd=run.CODE)
+    subprocess.run([str(run.PYTHON), "-m", "syndicate", "build", "-c", str(config)], check=True,
+                   env=env, cwd=run.run_folder())
 
 
 if __name__ == "__main__":

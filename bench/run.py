@@ -13,10 +13,12 @@ time, CPU time, max RSS):
 - naive cold (no output) and warm (output present; it has no cache, so the same work);
 - hugo cold (no public/, resources/ or cache dir) and warm (public/ present).
 
-syndicate runs from a copy of syndicate/ taken at the start (bench/out/snapshot/), so
-every round measures the same code while developers edit the working tree (`--live`
-measures the working tree). Each run also records the whole process tree's peak memory
-and the CPU that other processes took meanwhile; a short round they disturbed is redone.
+syndicate is installed from a copy of the project taken at the start
+(bench/out/snapshot/) into a venv (bench/out/venv/), as the README's Quick start installs
+it, and run as `syndicate build`: every round measures the same code while developers
+edit the working tree (`--live` runs the working tree with the venv's interpreter).
+Each run also records the whole process tree's peak memory and the CPU that other
+processes took meanwhile; a short round they disturbed is redone.
 
 Writes bench/out/results.json (every run), bench/out/results.md (medians and ratios)
 and docs/performance-time.png (time against archive size, log-log).
@@ -25,7 +27,6 @@ and docs/performance-time.png (time against archive size, log-log).
 from __future__ import annotations
 
 import argparse
-import compileall
 import email.utils
 import hashlib
 import itertools
@@ -302,8 +303,11 @@ def syndicate_config(size: int, source: Path) -> Path:
     return path
 
 
-SNAPSHOT = OUT / "snapshot"  # a copy of syndicate/ taken when the run starts
-CODE = ROOT  # where the measured syndicate package lives: ROOT, or SNAPSHOT
+SNAPSHOT = OUT / "snapshot"  # the project as it was when the run started
+VENV = OUT / "venv"  # where the snapshot is installed, as the README's Quick start does
+CODE = ROOT  # the measured source: SNAPSHOT, or ROOT with --live
+SYNDICATE = [str(VENV / "bin" / "syndicate")]  # the command: see use_code()
+PYTHON = VENV / "bin" / "python"
 
 
 def code_digest(root: Path | None = None) -> str:
@@ -317,23 +321,61 @@ def code_digest(root: Path | None = None) -> str:
 
 
 def take_snapshot() -> Path:
-    """Copy syndicate/ as it is now to bench/out/snapshot/, so that every run measures the
-    same code while developers edit the working tree (syndicate is run with that folder
-    first on PYTHONPATH)."""
+    """Copy the package and what installing it needs, as they are now, to
+    bench/out/snapshot/, so that every run measures the same code while developers edit
+    the working tree."""
     shutil.rmtree(SNAPSHOT, ignore_errors=True)
     shutil.copytree(ROOT / "syndicate", SNAPSHOT / "syndicate",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    # Byte-compiled once, as `pip install` does: with PYTHONDONTWRITEBYTECODE set (as on
-    # the benchmark machine) every run would otherwise compile every module it imports.
-    compileall.compile_dir(SNAPSHOT / "syndicate", quiet=1)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, SNAPSHOT / name)
     return SNAPSHOT
 
 
+def install(source: Path) -> None:
+    """Install `source` into bench/out/venv the way users install syndicate (README, Quick
+    start: `pip install .` into a fresh venv, which also byte-compiles it), with
+    BeautifulSoup for the naive script. The venv is made once; the package is installed
+    again on every run. Measuring syndicate there, rather than from this interpreter,
+    also leaves out what this machine's own site-packages load at every start (here
+    about 50 ms: an editable install's finder and a .pth hook), which a user's venv does
+    not have."""
+    if not PYTHON.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(PYTHON), "-m", "pip", "install", "-q", "beautifulsoup4>=4.12"], check=True)
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps",
+                    str(source)], check=True)
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "-q", str(source)], check=True)  # new deps
+
+
+def use_code(live: bool) -> None:
+    """Set up what is measured: the installed snapshot, or (--live) the working tree run
+    with the venv's interpreter."""
+    global CODE, SYNDICATE
+    if live:
+        install(ROOT)  # for the dependencies; the working tree comes first on the path
+        SYNDICATE = [str(PYTHON), "-m", "syndicate"]
+    else:
+        CODE = take_snapshot()
+        install(CODE)
+    where = subprocess.run([str(PYTHON), "-c", "import syndicate; print(syndicate.__file__)"],
+                           capture_output=True, text=True, env=syndicate_env(), cwd=run_folder(),
+                           check=True).stdout.strip()
+    package = Path(where).parent
+    assert code_digest(package.parent) == code_digest(), f"measuring {package}, not {CODE}"
+
+
+def run_folder() -> Path:
+    """Where syndicate runs from: with --live the working tree (first on sys.path with -m)."""
+    return ROOT if CODE == ROOT else OUT
+
+
 def syndicate_env() -> dict[str, str]:
-    """The environment to run syndicate in (from the folder CODE: see Tools.run)."""
+    """The environment to run syndicate in. Python may write its bytecode caches (this
+    machine sets PYTHONDONTWRITEBYTECODE, which would make every --live run compile every
+    module it imports)."""
     env = dict(os.environ)
-    if CODE != ROOT:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(CODE), env.get("PYTHONPATH"))))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -362,10 +404,10 @@ class Tools:
     def run(self, cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
         # Run from the folder that holds the measured package: `python -m` puts the
         # current folder first on sys.path (from ROOT, ./syndicate/ would beat the snapshot).
-        return timed(cmd, self.quiet, self.max_wait, env, cwd=CODE)
+        return timed(cmd, self.quiet, self.max_wait, env, cwd=run_folder())
 
     def syndicate(self) -> dict[str, dict[str, float]]:
-        cmd = [sys.executable, "-m", "syndicate", "build", "-c", str(self.config)]
+        cmd = [*SYNDICATE, "build", "-c", str(self.config)]
         code, env = code_digest(), syndicate_env()
         for name in ("cache", "feeds"):
             shutil.rmtree(self.syn_work / name, ignore_errors=True)
@@ -375,7 +417,7 @@ class Tools:
             results["one new"] = self.run(cmd, env)
         finally:
             self.new_file.unlink(missing_ok=True)
-        subprocess.run(cmd, check=True, env=env, cwd=CODE)  # untimed: back to the archive as it is
+        subprocess.run(cmd, check=True, env=env, cwd=run_folder())  # untimed: back to the archive as it is
         if code_digest() != code:
             code = "changed during the round"
         for figures in results.values():
@@ -383,7 +425,7 @@ class Tools:
         return results
 
     def naive(self) -> dict[str, dict[str, float]]:
-        cmd = [sys.executable, str(BENCH / "naive.py"), str(self.source), str(self.naive_out)]
+        cmd = [str(PYTHON), str(BENCH / "naive.py"), str(self.source), str(self.naive_out)]
         shutil.rmtree(self.naive_out, ignore_errors=True)
         cold = self.run(cmd)
         if self.size >= LARGE and not self.naive_warm_large:
@@ -567,12 +609,7 @@ def main() -> None:
         sys.exit("needs GNU time: apt-get install time")
     OUT.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    global CODE
-    if not args.live:
-        CODE = take_snapshot()
-    where = subprocess.run([sys.executable, "-c", "import syndicate; print(syndicate.__file__)"],
-                           capture_output=True, text=True, env=syndicate_env(), cwd=CODE).stdout.strip()
-    assert Path(where).is_relative_to(CODE / "syndicate"), f"measuring {where}, not {CODE}"
+    use_code(args.live)
     started = datetime.now(UTC)
     results: dict = {"started": started.isoformat(timespec="seconds"), "machine": machine(),
                      "command": " ".join(sys.argv[1:]), "hugo_template": args.hugo_template,
