@@ -55,7 +55,7 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
            notify: bool = False) -> BuildReport:
     site = config.site
     cache, notice = Cache.open(site.cache if use_cache else None, parse_settings(config))
-    notices = (notice,) if notice else ()
+    notices: tuple[str, ...] = (notice,) if notice else ()
     try:
         building = due_channels(config, cache.builds(), now) if due else config.channels
         not_due = tuple(c.id for c in config.channels if c not in building)
@@ -74,11 +74,21 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
                 return replace(last, seconds=time.monotonic() - started, notices=notices)
         cache.forget_outcome()
         cache.commit()
-        from syndicate import pipeline  # there is work to do (see the module's docstring)
+        # There is work to do (see the module's docstring).
+        from syndicate import pipeline
+        from syndicate.stories import DamagedSnapshot
 
-        report, repeatable = pipeline.run(config, cache, now, listing, building=building,
-                                          write=write, allow_shrink=allow_shrink,
-                                          progress=progress, notify=notify)
+        def run() -> tuple[BuildReport, bool]:
+            return pipeline.run(config, cache, now, listing, building=building, write=write,
+                                allow_shrink=allow_shrink, progress=progress, notify=notify)
+
+        try:
+            report, repeatable = run()
+        except DamagedSnapshot as e:  # raised before anything is written
+            cache.put_snapshot("", b"")
+            cache.commit()
+            notices += (f"{site.cache}: {e}; computed again from the archive",)
+            report, repeatable = run()
         if repeatable and not not_due:
             keep_outcome(cache, key, config, report)
     finally:

@@ -4,7 +4,6 @@ fails to render leaves its last good feeds in place and does not stop the other 
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 import os
@@ -12,16 +11,16 @@ import pickle
 import zoneinfo
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from syndicate import __version__, archive
-from syndicate.cache import Cache, FileRecord
+from syndicate.cache import Cache
 from syndicate.errors import ArticleError, OutputError, RenderError
-from syndicate.index import Progress, first_pass, index_archive
+from syndicate.index import Progress
 from syndicate.listing import Listing
 from syndicate.model import (
     FILE_SUFFIX,
@@ -34,18 +33,13 @@ from syndicate.model import (
     FeedResult,
     Format,
     Problem,
-    Stamp,
 )
 from syndicate.output import write_if_changed
 from syndicate.parse import read_entry
 from syndicate.select import (
-    apply_ledger,
     fit_budget,
-    merge_captures,
-    newest_first,
-    select,
-    story_order,
 )
+from syndicate.stories import read_stories
 from syndicate.workers import map_forked, run_batches
 
 if TYPE_CHECKING:  # probe.py and publish.py load the network stack: only when used
@@ -130,8 +124,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     same output again (see build.py's no-change shortcut): not when this run failed
     somewhere, judged a date against the clock, or asked image servers for sizes."""
     site = config.site
-    stories, ledger_changes = _read_stories(config, cache, now, listing, progress)
-    ordered = stories.ordered
+    stories, ledger_changes = read_stories(config, cache, now, listing, progress)
     problems = list(stories.problems)
     results: list[FeedResult] = []
     failures: list[Failure] = []
@@ -140,12 +133,12 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     plans: dict[str, archive.Plan] = {}  # channels with archive: monthly
     not_due = [c.id for c in config.channels if c not in building]
     for channel in config.channels:
-        chosen = select(ordered, channel)
+        chosen = stories.select(channel)
         selections.append((channel, chosen))
         if channel not in building:
             continue  # not due: its feeds are left as they are
         if channel.archive == "monthly":
-            plans[channel.id] = archive.plan(ordered, channel, site.timezone)
+            plans[channel.id] = archive.plan(stories.ordered(), channel, site.timezone)
         for fmt in channel.formats:
             name = f"{channel.id}{FILE_SUFFIX[fmt]}"
             path = site.output / name
@@ -212,7 +205,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
                             else ((), ()))
     report = BuildReport(
         files_seen=stories.files,
-        articles=len(stories.ordered),
+        articles=stories.count,
         problems=tuple(problems),
         feeds=tuple(results),
         failures=tuple(failures),
@@ -231,173 +224,6 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
 # Items rendered (summed over the feeds) below which forking workers costs more than it
 # saves: a one-article update re-renders a handful of feeds, a cold build dozens.
 RENDER_PARALLEL_MIN = 1000
-SNAPSHOT_CHUNK = 5000  # entries per pickle in the cache's snapshot
-ADDED_MAX = 2000  # stories kept apart from the snapshot's main list (see _Snapshot)
-ADDITIONS_MAX = 1000  # more new files than this: the full pass is about as cheap
-
-
-@dataclass(frozen=True, slots=True)
-class _Stories:
-    """The archive as the feeds see it: one entry per story, newest first, with the
-    ledger's dates; and the problems found reading it."""
-
-    ordered: list[Entry]
-    problems: tuple[Problem, ...]
-    files: int  # candidate files seen
-    parsed: int = 0  # files read this run
-    time_sensitive: bool = False  # some entry was judged against the clock (Entry.recheck)
-
-
-def _read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
-                  progress: Progress | None) -> tuple[_Stories, list[tuple[str, Stamp]]]:
-    """Index, merge, hold to the ledger, order. Returns the stories and the ledger rows to
-    record. The result is kept in the cache with the fingerprint of the archive's listing:
-
-    - no file changed since the last run (same fingerprint): the last result is reused, so
-      a warm run of a large archive costs little more than listing its files;
-    - files were only added, as stories not seen before: only they are read, and they are
-      inserted into the last result;
-    - anything else (a file changed or removed, a new capture of a known story): all of it
-      is computed again from the cached file entries."""
-    saved = cache.snapshot()
-    fingerprint, previous = (saved[0], _Snapshot.load(saved[1])) if saved else ("", None)
-    del saved  # tens of MB for a large archive: not held while the build goes on
-    if previous is not None and fingerprint == listing.fingerprint:
-        return _Stories(previous.ordered, previous.problems, len(listing.files)), []
-    if previous is not None:
-        grown = _add_new_stories(config, cache, now, progress, listing, previous)
-        if grown is not None:
-            return grown
-    index = index_archive(config, cache, now, listing, progress)
-    merged = merge_captures(index.entries)
-    entries, ledger_changes = apply_ledger(merged.entries, cache.ledger())
-    problems = index.problems + tuple(
-        Problem(str(config.site.source / path), message, skipped=False)
-        for path, message in merged.warnings)
-    stories = _Stories(newest_first(entries), _by_file(problems), index.files, index.parsed,
-                       index.time_sensitive)
-    _Snapshot.store(cache, listing, stories, index.time_sensitive)
-    return stories, ledger_changes
-
-
-def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None,
-                     listing: Listing, previous: _Snapshot
-                     ) -> tuple[_Stories, list[tuple[str, Stamp]]] | None:
-    """The last result plus the stories in files added since, or None when the change is
-    not only that (see _read_stories)."""
-    listed_before = previous.files()
-    if not listed_before.issubset(listing.files):
-        return None  # a file changed, or was removed or renamed
-    added = [file for file in listing.files if file not in listed_before]
-    del listed_before
-    if not added or len(added) > ADDITIONS_MAX:
-        return None  # so many new files that the full pass is about as cheap
-    site = config.site
-    entries: list[Entry] = []
-    problems: list[Problem] = []
-    fresh: list[tuple[str, FileRecord]] = []
-    time_sensitive = False
-    for path, record, recheck in first_pass(config, added, now, progress):
-        time_sensitive = time_sensitive or recheck
-        if not recheck:
-            fresh.append((path, record))
-        shown = str(site.source / path)
-        if record.entry is None:
-            problems.append(Problem(shown, record.skip_reason, skipped=True))
-            continue
-        entries.append(record.entry)
-        problems.extend(Problem(shown, w, skipped=False) for w in record.entry.warnings)
-        if record.entry.disagreement:  # a first capture, as merge_captures would say
-            problems.append(Problem(shown, record.entry.disagreement, skipped=False))
-    cache.put_files(fresh)  # kept even if we fall back: the full pass finds them cached
-    urls = {entry.url for entry in entries}
-    if len(urls) < len(entries) or any(entry.url in urls for entry in previous.ordered):
-        return None  # a new capture of a story: merging needs the full pass
-    entries, ledger_changes = apply_ledger(entries, cache.ledger_for(sorted(urls)))
-    ordered = list(previous.ordered)
-    for entry in entries:
-        bisect.insort(ordered, entry, key=story_order)
-    stories = _Stories(ordered, _by_file(previous.problems + tuple(problems)),
-                       len(listing.files), len(added), time_sensitive)
-    _Snapshot.store_added(cache, listing, stories, previous, entries, time_sensitive)
-    return stories, ledger_changes
-
-
-def _by_file(problems: Sequence[Problem]) -> tuple[Problem, ...]:
-    """Problems in file order (stable: a file's own come in the order they were found)."""
-    return tuple(sorted(problems, key=lambda problem: problem.path))
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    """The last run's stories as kept in the cache, with the listing they came from.
-
-    The stories are pickled in chunks: `chunks` hold one newest-first list cut in pieces,
-    and `added` the stories of the additions-only runs since (each chunk in story order),
-    which loading inserts into their places. An additions-only run thus stores only what
-    it added instead of pickling the whole archive again; past ADDED_MAX added stories,
-    everything is stored as one list again."""
-
-    ordered: list[Entry]
-    problems: tuple[Problem, ...]
-    listing: bytes  # the pickled listing, unpickled only when files were added
-    chunks: tuple[bytes, ...]
-    added: tuple[bytes, ...]
-    added_stories: int  # how many stories `added` holds
-
-    def files(self) -> set[tuple[str, int, int]]:
-        """The listing's (path, size, mtime_ns) of every file."""
-        return set(pickle.loads(self.listing))
-
-    @staticmethod
-    def load(data: bytes) -> _Snapshot | None:
-        try:
-            chunks, added, problems, listing = pickle.loads(data)
-            ordered = [entry for chunk in chunks for entry in pickle.loads(chunk)]
-            later = [entry for chunk in added for entry in pickle.loads(chunk)]
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
-                ValueError, IndexError):
-            return None  # unreadable: computed again
-        if not (all(isinstance(e, Entry) for e in ordered + later)
-                and all(isinstance(p, Problem) for p in problems) and isinstance(listing, bytes)):
-            return None
-        for entry in later:
-            bisect.insort(ordered, entry, key=story_order)
-        return _Snapshot(ordered, tuple(problems), listing, tuple(chunks), tuple(added), len(later))
-
-    @staticmethod
-    def store(cache: Cache, listing: Listing, stories: _Stories, time_sensitive: bool) -> None:
-        """A result that depends on the clock (a date judged "in the future") is not kept.
-        The ledger rows of this run are recorded with it, so reusing it is what a full run
-        would compute again (holding entries to their own ledger rows changes nothing).
-        Pickled in chunks: unpickling keeps a memo of every object until it returns, which
-        for a whole large archive at once would double a warm run's peak memory."""
-        if time_sensitive:
-            cache.put_snapshot(listing.fingerprint, b"")
-            return
-        chunks = [pickle.dumps(stories.ordered[i:i + SNAPSHOT_CHUNK], protocol=5)
-                  for i in range(0, len(stories.ordered), SNAPSHOT_CHUNK)]
-        _Snapshot._put(cache, listing, chunks, [], stories.problems)
-
-    @staticmethod
-    def store_added(cache: Cache, listing: Listing, stories: _Stories, previous: _Snapshot,
-                    added: list[Entry], time_sensitive: bool) -> None:
-        """Store `stories`, which are `previous` plus `added` (see the class docstring)."""
-        if time_sensitive or previous.added_stories + len(added) > ADDED_MAX:
-            _Snapshot.store(cache, listing, stories, time_sensitive)
-            return
-        _Snapshot._put(cache, listing, list(previous.chunks),
-                       [*previous.added, pickle.dumps(sorted(added, key=story_order), protocol=5)],
-                       stories.problems)
-
-    @staticmethod
-    def _put(cache: Cache, listing: Listing, chunks: list[bytes], added: list[bytes],
-             problems: tuple[Problem, ...]) -> None:
-        data = pickle.dumps((chunks, added, problems, pickle.dumps(listing.files, protocol=5)),
-                            protocol=5)
-        cache.put_snapshot(listing.fingerprint, data)
-
-
 def feed_digest(config: Config, channel: Channel, fmt: Format, chosen: Sequence[Entry],
                 history: archive.History | None = None) -> str:
     """Everything a feed's bytes depend on. Equal digests mean equal feeds."""

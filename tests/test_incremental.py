@@ -296,16 +296,16 @@ def test_added_old_story_lands_in_its_place(site_dir: Path) -> None:
 @pytest.mark.parametrize("added_max", [1, 2000], ids=["compacted", "kept-apart"])
 def test_runs_of_additions_then_an_edit_equal_uncached(site_dir: Path, added_max: int,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """Additions-only runs store only what they add (pipeline._Snapshot), until there are
+    """Additions-only runs store only what they add (stories._Snapshot), until there are
     ADDED_MAX such stories and everything is stored as one list again: whichever way the
     snapshot was kept, reading it back must give what a full run gives."""
     from datetime import UTC, datetime
 
-    from syndicate import pipeline
+    from syndicate import stories
     from syndicate.build import build
     from syndicate.config import load_config
 
-    monkeypatch.setattr(pipeline, "ADDED_MAX", added_max)
+    monkeypatch.setattr(stories, "ADDED_MAX", added_max)
     config = load_config(site_dir / "config.yaml")
     older = (site_dir / "articles" / "000030.txt").read_text(encoding="utf-8")
     for n in (60, 61, 62):
@@ -343,3 +343,53 @@ def test_new_story_parses_only_its_own_article(site_dir: Path,
     assert report.written > 0
     assert parsed == ["000060.txt"]
     _same_as_uncached(site_dir)
+
+
+def test_story_added_after_a_new_channel_appeared_equals_uncached(site_dir: Path) -> None:
+    """The last run's selections are kept per channel rules: a channel the last run did
+    not have is selected from the whole archive, then kept like the others."""
+    _config(site_dir)
+    _same_as_uncached(site_dir)
+    _add(site_dir)
+    result = run_cli("build", "-v", "-c", str(site_dir / "config.yaml"))
+    assert "(5 read)" in result.out
+    _same_as_uncached(site_dir)
+
+
+def _damage_snapshot_stories(folder: Path) -> None:
+    """Leave the snapshot's outer layer readable, its pickled stories not."""
+    import pickle
+
+    db = sqlite3.connect(folder / ".syndicate" / "state.sqlite")
+    [(data,)] = db.execute("SELECT data FROM snapshot").fetchall()
+    parts = list(pickle.loads(data))
+    parts[0] = [b"not a pickle"]  # the chunks of stories
+    db.execute("UPDATE snapshot SET data = ?", (pickle.dumps(tuple(parts)),))
+    db.commit()
+    db.close()
+
+
+def test_added_story_needs_not_the_archives_stories(site_dir: Path) -> None:
+    """An additions-only run merges the new story into the kept selections: the whole
+    archive's stories are not even unpickled (here they could not be)."""
+    _damage_snapshot_stories(site_dir)
+    make_articles(site_dir / "articles", 1, start=60)
+    result = run_cli("build", "-v", "-c", str(site_dir / "config.yaml"))
+    assert result.code == 0, result.err
+    assert "(1 read)" in result.out
+    _same_as_uncached(site_dir)
+
+
+def test_damaged_snapshot_is_computed_again_with_a_notice(site_dir: Path) -> None:
+    """Stories needed whole (here by a monthly archive) that cannot be read from the
+    snapshot: the snapshot is dropped and the build runs again, with a notice."""
+    _damage_snapshot_stories(site_dir)
+    config = site_dir / "config.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "limit: 20", "limit: 20\n    archive: monthly"), encoding="utf-8")
+    result = run_cli("build", "-c", str(config))
+    assert result.code == 0 and "Traceback" not in result.err
+    [notice] = [line for line in result.err.splitlines() if "damaged" in line]
+    assert "computed again from the archive" in notice
+    _same_as_uncached(site_dir)
+    assert "damaged" not in run_cli("build", "-c", str(config)).err

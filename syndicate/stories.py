@@ -1,0 +1,265 @@
+"""The archive as the feeds see it: one entry per story, newest first, with the ledger's
+dates, each channel's selection, and the problems found reading it. Computed from the
+file entries (index.py), merged and ordered (select.py), and kept in the cache between
+runs as a snapshot keyed by the fingerprint of the archive's listing:
+
+- no file changed since the last run (same fingerprint): the last result is reused; the
+  channels' selections are kept apart, so the stories themselves are unpickled only when
+  something needs them all (a monthly archive, a channel the last run did not have);
+- files were only added, as stories not seen before: only they are read, and merged
+  into the last selections; the snapshot stores them as an addition. Such a run costs
+  what was added plus the listing, not what the archive holds;
+- anything else (a file changed or removed, a new capture of a known story): all of it is
+  computed again from the cached file entries.
+"""
+
+from __future__ import annotations
+
+import bisect
+import pickle
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from syndicate.cache import Cache, FileRecord
+from syndicate.errors import SyndicateError
+from syndicate.index import Progress, first_pass, index_archive
+from syndicate.listing import Listing
+from syndicate.model import Channel, Config, Entry, Problem, Stamp
+from syndicate.select import apply_ledger, merge_captures, newest_first, select, story_order, wanted
+
+SNAPSHOT_CHUNK = 5000  # entries per pickle in the cache's snapshot
+ADDITIONS_MAX = 1000  # more new files than this: the full pass is about as cheap
+ADDED_MAX = 2000  # stories kept apart from the snapshot's main list (see _Snapshot)
+
+
+class Stories:
+    """The stories of one build. `ordered()` is the whole archive, newest first, made on
+    first use; `select(channel)` is the channel's items (select.select), from the kept
+    selections when they are known."""
+
+    def __init__(self, problems: tuple[Problem, ...], files: int, count: int, *,
+                 parsed: int = 0, time_sensitive: bool = False,
+                 ordered: Callable[[], list[Entry]],
+                 selections: dict[str, list[Entry]] | None = None) -> None:
+        self.problems = problems
+        self.files = files  # candidate files seen
+        self.count = count  # stories
+        self.parsed = parsed  # files read this run
+        self.time_sensitive = time_sensitive  # an entry was judged against the clock (Entry.recheck)
+        self._make_ordered = ordered
+        self._ordered: list[Entry] | None = None
+        self._selections = selections or {}
+
+    def ordered(self) -> list[Entry]:
+        if self._ordered is None:
+            self._ordered = self._make_ordered()
+        return self._ordered
+
+    def select(self, channel: Channel) -> list[Entry]:
+        kept = self._selections.get(selection_key(channel))
+        return list(kept) if kept is not None else select(self.ordered(), channel)
+
+
+class DamagedSnapshot(SyndicateError):
+    """The snapshot's stories could not be read when they were needed (before anything
+    was written): build.py forgets the snapshot and runs the build again."""
+
+
+def selection_key(channel: Channel) -> str:
+    """What select.select reads of a channel."""
+    return repr((channel.include, channel.exclude, channel.limit))
+
+
+def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
+                 progress: Progress | None) -> tuple[Stories, list[tuple[str, Stamp]]]:
+    """Index, merge, hold to the ledger, order (see the module docstring). Returns the
+    stories and the ledger rows to record."""
+    saved = cache.snapshot()
+    fingerprint, previous = (saved[0], _Snapshot.load(saved[1])) if saved else ("", None)
+    del saved  # tens of MB for a large archive: not held while the build goes on
+    if previous is not None and fingerprint == listing.fingerprint:
+        return Stories(previous.problems, len(listing.files), previous.count,
+                       ordered=previous.ordered, selections=previous.selections), []
+    if previous is not None:
+        grown = _add_new_stories(config, cache, now, progress, listing, previous)
+        if grown is not None:
+            return grown
+    index = index_archive(config, cache, now, listing, progress)
+    merged = merge_captures(index.entries)
+    entries, ledger_changes = apply_ledger(merged.entries, cache.ledger())
+    problems = index.problems + tuple(
+        Problem(str(config.site.source / path), message, skipped=False)
+        for path, message in merged.warnings)
+    ordered = newest_first(entries)
+    stories = Stories(_by_file(problems), index.files, len(ordered), parsed=index.parsed,
+                      time_sensitive=index.time_sensitive, ordered=lambda: ordered)
+    if index.time_sensitive:
+        _Snapshot.forget(cache, listing)
+    else:
+        _Snapshot.store(cache, listing, config, ordered, stories.problems)
+    return stories, ledger_changes
+
+
+def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None,
+                     listing: Listing, previous: _Snapshot
+                     ) -> tuple[Stories, list[tuple[str, Stamp]]] | None:
+    """The last result plus the stories in files added since, or None when the change is
+    not only that (see the module docstring)."""
+    listed_before = previous.files()
+    if not listed_before.issubset(listing.files):
+        return None  # a file changed, or was removed or renamed
+    added = [file for file in listing.files if file not in listed_before]
+    del listed_before
+    if not added or len(added) > ADDITIONS_MAX:
+        return None  # so many new files that the full pass is about as cheap
+    site = config.site
+    entries: list[Entry] = []
+    problems: list[Problem] = []
+    fresh: list[tuple[str, FileRecord]] = []
+    time_sensitive = False
+    for path, record, recheck in first_pass(config, added, now, progress):
+        time_sensitive = time_sensitive or recheck
+        if not recheck:
+            fresh.append((path, record))
+        shown = str(site.source / path)
+        if record.entry is None:
+            problems.append(Problem(shown, record.skip_reason, skipped=True))
+            continue
+        entries.append(record.entry)
+        problems.extend(Problem(shown, w, skipped=False) for w in record.entry.warnings)
+        if record.entry.disagreement:  # a first capture, as merge_captures would say
+            problems.append(Problem(shown, record.entry.disagreement, skipped=False))
+    cache.put_files(fresh)  # kept even if we fall back: the full pass finds them cached
+    urls = {entry.url for entry in entries}
+    if len(urls) < len(entries) or not urls.isdisjoint(previous.urls()):
+        return None  # a new capture of a story: merging needs the full pass
+    entries, ledger_changes = apply_ledger(entries, cache.ledger_for(sorted(urls)))
+
+    def ordered() -> list[Entry]:
+        whole = previous.ordered()
+        for entry in entries:
+            bisect.insort(whole, entry, key=story_order)
+        return whole
+
+    selections: dict[str, list[Entry]] = {}
+    for channel in config.channels:
+        key = selection_key(channel)
+        before = previous.selections.get(key)
+        if before is not None:  # the newest `limit` of before and the new: see select.select
+            selections[key] = sorted(before + [e for e in entries if wanted(e, channel)],
+                                     key=story_order)[:channel.limit]
+    stories = Stories(_by_file(previous.problems + tuple(problems)), len(listing.files),
+                      previous.count + len(entries), parsed=len(added),
+                      time_sensitive=time_sensitive, ordered=ordered, selections=selections)
+    if time_sensitive:
+        _Snapshot.forget(cache, listing)
+    elif previous.added_stories + len(entries) > ADDED_MAX or len(selections) < len(config.channels):
+        _Snapshot.store(cache, listing, config, stories.ordered(), stories.problems)
+    else:
+        previous.store_added(cache, listing, config, stories, entries)
+    return stories, ledger_changes
+
+
+def _by_file(problems: Sequence[Problem]) -> tuple[Problem, ...]:
+    """Problems in file order (stable: a file's own come in the order they were found)."""
+    return tuple(sorted(problems, key=lambda problem: problem.path))
+
+
+class _Snapshot:
+    """The last run's stories as kept in the cache, with the listing they came from.
+
+    Each part is pickled on its own and unpickled only when used: the listing (for the
+    additions-only path), the stories' URLs (to tell a new story from a new capture),
+    each channel's selection (keyed by selection_key), and the stories themselves, in
+    chunks: `chunks` hold one newest-first list cut in pieces, and `added` the stories of
+    the additions-only runs since (each chunk in story order), which ordered() inserts
+    in their places. An additions-only run thus stores what it added instead of
+    pickling the whole archive again; past ADDED_MAX added stories, everything is stored
+    as one list again."""
+
+    def __init__(self, parts: tuple[Any, ...]) -> None:
+        chunks, added, problems, listing, url_list, selections, count, added_stories = parts
+        self.chunks: tuple[bytes, ...] = tuple(chunks)
+        self.added: tuple[bytes, ...] = tuple(added)
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.listing: bytes = listing
+        self.url_list: bytes = url_list
+        self.selections: dict[str, list[Entry]] = selections
+        self.count: int = count
+        self.added_stories: int = added_stories
+
+    @staticmethod
+    def load(data: bytes) -> _Snapshot | None:
+        """None when the snapshot is unreadable (it is computed again). The cache is the
+        site's own local state, trusted like its config; wrong types are still refused."""
+        try:
+            snapshot = _Snapshot(pickle.loads(data))
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
+                ValueError, IndexError):
+            return None
+        selections = snapshot.selections
+        if not (isinstance(selections, dict)
+                and all(isinstance(e, Entry) for chosen in selections.values() for e in chosen)
+                and all(isinstance(p, Problem) for p in snapshot.problems)
+                and isinstance(snapshot.listing, bytes) and isinstance(snapshot.url_list, bytes)
+                and isinstance(snapshot.count, int) and isinstance(snapshot.added_stories, int)):
+            return None
+        return snapshot
+
+    def files(self) -> set[tuple[str, int, int]]:
+        """The listing's (path, size, mtime_ns) of every file."""
+        return set(pickle.loads(self.listing))
+
+    def urls(self) -> list[str]:
+        return list(pickle.loads(self.url_list))
+
+    def ordered(self) -> list[Entry]:
+        """The stories, unpickled now (load() read only the snapshot's outer layer)."""
+        try:
+            ordered = [entry for chunk in self.chunks for entry in pickle.loads(chunk)]
+            later = [entry for chunk in self.added for entry in pickle.loads(chunk)]
+            if not all(isinstance(entry, Entry) for entry in ordered + later):
+                raise TypeError("not stories")
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
+                ValueError, IndexError) as e:
+            raise DamagedSnapshot("the cache's snapshot of the archive's stories is damaged") from e
+        for entry in later:
+            bisect.insort(ordered, entry, key=story_order)
+        return ordered
+
+    @staticmethod
+    def forget(cache: Cache, listing: Listing) -> None:
+        """A result that depends on the clock (a date judged "in the future") is not kept."""
+        cache.put_snapshot(listing.fingerprint, b"")
+
+    @staticmethod
+    def store(cache: Cache, listing: Listing, config: Config, ordered: list[Entry],
+              problems: tuple[Problem, ...]) -> None:
+        """The ledger rows of this run are recorded with it, so reusing it is what a full
+        run would compute again (holding entries to their own ledger rows changes
+        nothing). Pickled in chunks: unpickling keeps a memo of every object until it
+        returns, which for a whole large archive at once would double the peak memory."""
+        chunks = [pickle.dumps(ordered[i:i + SNAPSHOT_CHUNK], protocol=5)
+                  for i in range(0, len(ordered), SNAPSHOT_CHUNK)]
+        selections = {selection_key(c): select(ordered, c) for c in config.channels}
+        _put(cache, listing, chunks, [], problems, [e.url for e in ordered], selections,
+             len(ordered), 0)
+
+    def store_added(self, cache: Cache, listing: Listing, config: Config, stories: Stories,
+                    added: list[Entry]) -> None:
+        """Store `stories`, which are these plus `added` (see the class docstring)."""
+        _put(cache, listing, list(self.chunks),
+             [*self.added, pickle.dumps(sorted(added, key=story_order), protocol=5)],
+             stories.problems, self.urls() + [e.url for e in added],
+             {selection_key(c): stories.select(c) for c in config.channels},
+             stories.count, self.added_stories + len(added))
+
+
+def _put(cache: Cache, listing: Listing, chunks: list[bytes], added: list[bytes],
+         problems: tuple[Problem, ...], urls: list[str], selections: dict[str, list[Entry]],
+         count: int, added_stories: int) -> None:
+    data = pickle.dumps((chunks, added, problems, pickle.dumps(listing.files, protocol=5),
+                         pickle.dumps(urls, protocol=5), selections, count, added_stories),
+                        protocol=5)
+    cache.put_snapshot(listing.fingerprint, data)
