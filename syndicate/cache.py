@@ -98,17 +98,13 @@ class Cache:
     # --- files ---------------------------------------------------------------------------
 
     def files(self) -> dict[str, FileRecord]:
-        records: dict[str, FileRecord] = {}
-        for row in self._db.execute(f"SELECT {_FILE_COLUMNS} FROM files"):
-            path, size, mtime_ns, skip = row[:4]
-            records[path] = FileRecord(size, mtime_ns, None if skip is not None else _entry_from(row),
-                                       skip or "")
-        return records
+        return {row[0]: record_from_row(row)
+                for row in self._db.execute(f"SELECT {_FILE_COLUMNS} FROM files")}
 
-    def put_files(self, records: list[tuple[str, FileRecord]]) -> None:
+    def put_files(self, rows: list[FileRow]) -> None:
+        """Store file records as file_row made them (the first pass's workers do)."""
         self._db.executemany(
-            f"INSERT OR REPLACE INTO files ({_FILE_COLUMNS}) VALUES ({', '.join('?' * 14)})",
-            [_file_row(path, record) for path, record in records])
+            f"INSERT OR REPLACE INTO files ({_FILE_COLUMNS}) VALUES ({', '.join('?' * 14)})", rows)
 
     def forget_files(self, paths: list[str]) -> None:
         self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
@@ -279,6 +275,9 @@ def _old_ledger(path: Path) -> list[tuple[str, str, str, str]]:
 
 def _connect(target: str, settings: str) -> sqlite3.Connection:
     db = sqlite3.connect(target)
+    # A cold build of a large archive inserts hundreds of thousands of rows in one
+    # transaction: with SQLite's default 2 MB of page cache they spill to disk midway.
+    db.execute("PRAGMA cache_size = -65536")  # KiB
     try:
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
@@ -326,7 +325,13 @@ _FILE_COLUMNS = ("path, size, mtime_ns, skip, url, title, published, captured, s
                  "authors, section, content_hash, warnings, disagreement")
 
 
-def _file_row(path: str, record: FileRecord) -> tuple[object, ...]:
+FileRow = tuple[Any, ...]  # a row of the files table, in _FILE_COLUMNS order
+
+
+def file_row(path: str, record: FileRecord) -> FileRow:
+    """The files table's row for a record: made where the record is (in the first pass's
+    worker processes), so that storing a large archive's records costs the build's main
+    process an insert only."""
     entry = record.entry
     if entry is None:
         return (path, record.size, record.mtime_ns, record.skip_reason, *([None] * 10))
@@ -337,10 +342,13 @@ def _file_row(path: str, record: FileRecord) -> tuple[object, ...]:
             _SEP.join(entry.warnings), entry.disagreement)
 
 
-def _entry_from(row: tuple[Any, ...]) -> Entry:
-    (path, _size, _mtime, _skip, url, title, published, captured, source_time, authors,
+def record_from_row(row: FileRow) -> FileRecord:
+    """The record a row holds (a datetime's zone comes back as its UTC offset)."""
+    (path, size, mtime_ns, skip, url, title, published, captured, source_time, authors,
      section, content_hash, warnings, disagreement) = row
-    return Entry(
+    if skip is not None:
+        return FileRecord(size, mtime_ns, None, skip)
+    return FileRecord(size, mtime_ns, Entry(
         path=path, url=url, title=title,
         published=datetime.fromisoformat(published),
         captured=datetime.fromisoformat(captured),
@@ -349,4 +357,4 @@ def _entry_from(row: tuple[Any, ...]) -> Entry:
         section=section, content_hash=content_hash,
         warnings=tuple(warnings.split(_SEP)) if warnings else (),
         disagreement=disagreement,
-    )
+    ))

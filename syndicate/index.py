@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from syndicate.cache import Cache, FileRecord
+from syndicate.cache import Cache, FileRecord, FileRow, file_row, record_from_row
 from syndicate.errors import ArticleError
 from syndicate.listing import Listing
 from syndicate.model import Config, Entry, Problem
@@ -44,14 +44,14 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
             todo.append((path, size, mtime_ns))
     cache.forget_files(list(known))  # deleted or renamed since the last run
 
-    fresh: list[tuple[str, FileRecord]] = []
+    fresh: list[FileRow] = []
     time_sensitive = False
-    for path, record, recheck in first_pass(config, todo, now, progress):
+    for path, record, recheck, row in first_pass(config, todo, now, progress):
         records[path] = record
         if recheck:
             time_sensitive = True
         else:
-            fresh.append((path, record))
+            fresh.append(row)
     cache.put_files(fresh)
 
     entries: list[Entry] = []
@@ -69,7 +69,10 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
 
 
 def first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: datetime,
-                progress: Progress | None) -> Iterator[tuple[str, FileRecord, bool]]:
+               progress: Progress | None) -> Iterator[tuple[str, FileRecord, bool, FileRow]]:
+    """(path, record, recheck, the record's cache row) for each file of `todo`; recheck
+    marks an entry judged against the clock (a date "in the future"), which must not be
+    cached: it may become plausible later."""
     site = config.site
     jobs = [(str(site.source), site.timezone, site.encodings, now, todo[i:i + CHUNK])
             for i in range(0, len(todo), CHUNK)]
@@ -78,28 +81,29 @@ def first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: dateti
         done += len(chunk)
         if progress:
             progress(done, len(todo))
-        yield from chunk
+        for row, recheck in chunk:
+            # Records travel from the workers as rows (plain strings and numbers, quick
+            # to pass), and become records the way the cache's rows do.
+            yield row[0], record_from_row(row), recheck, row
 
 
 def _read_chunk(job: tuple[str, str, Sequence[str], datetime, Sequence[tuple[str, int, int]]]
-                ) -> list[tuple[str, FileRecord, bool]]:
-    """Worker: the first pass over a few files. Returns (path, record, recheck), where
-    recheck marks an entry judged against the clock (a date 'in the future'), which must
-    not be cached: it may become plausible later."""
+                ) -> list[tuple[FileRow, bool]]:
+    """Worker: the first pass over a few files, as (cache row, recheck) for each."""
     source, timezone, encodings, now, files = job
     zone = zoneinfo.ZoneInfo(timezone)
-    out: list[tuple[str, FileRecord, bool]] = []
+    out: list[tuple[FileRow, bool]] = []
     for path, size, mtime_ns in files:
         try:
             data = read_file(os.path.join(source, path), size)
             entry, _body = read_entry(data, path, zone=zone, encodings=encodings, now=now)
         except ArticleError as e:
-            out.append((path, FileRecord(size, mtime_ns, None, e.reason), False))
+            out.append((file_row(path, FileRecord(size, mtime_ns, None, e.reason)), False))
         except OSError as e:
-            out.append((path, FileRecord(size, mtime_ns, None, f"cannot read: {e.strerror or e}"),
-                        True))
+            out.append((file_row(path, FileRecord(size, mtime_ns, None,
+                                                  f"cannot read: {e.strerror or e}")), True))
         else:
-            out.append((path, FileRecord(size, mtime_ns, entry), entry.recheck))
+            out.append((file_row(path, FileRecord(size, mtime_ns, entry)), entry.recheck))
     return out
 
 

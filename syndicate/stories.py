@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from syndicate.cache import Cache, FileRecord
+from syndicate.cache import Cache, FileRow
 from syndicate.errors import SyndicateError
 from syndicate.index import Progress, first_pass, index_archive
 from syndicate.listing import Listing
@@ -116,12 +116,12 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
     site = config.site
     entries: list[Entry] = []
     problems: list[Problem] = []
-    fresh: list[tuple[str, FileRecord]] = []
+    fresh: list[FileRow] = []
     time_sensitive = False
-    for path, record, recheck in first_pass(config, added, now, progress):
+    for path, record, recheck, row in first_pass(config, added, now, progress):
         time_sensitive = time_sensitive or recheck
         if not recheck:
-            fresh.append((path, record))
+            fresh.append(row)
         shown = str(site.source / path)
         if record.entry is None:
             problems.append(Problem(shown, record.skip_reason, skipped=True))
