@@ -85,7 +85,7 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
         try:
             report, repeatable = run()
         except DamagedSnapshot as e:  # raised before anything is written
-            cache.put_snapshot("", b"")
+            cache.forget_snapshot()
             cache.commit()
             notices += (f"{site.cache}: {e}; computed again from the archive",)
             report, repeatable = run()

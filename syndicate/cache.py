@@ -38,7 +38,7 @@ from typing import Any
 
 from syndicate.model import Entry, Stamp
 
-SCHEMA = 8  # bump when the tables or the meaning of a record change
+SCHEMA = 9  # bump when the tables or the meaning of a record change
 FILE_NAME = "state.sqlite"
 
 
@@ -131,22 +131,36 @@ class Cache:
         return found
 
     def put_ledger(self, stamps: list[tuple[str, Stamp]]) -> None:
+        # A generator: the rows' text is made as SQLite takes it, never held all at once.
         self._db.executemany("INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?)",
-                             [(url, s.content_hash, s.published.isoformat(), s.updated.isoformat())
-                              for url, s in stamps])
+                             ((url, s.content_hash, s.published.isoformat(), s.updated.isoformat())
+                              for url, s in stamps))
 
     # --- snapshot --------------------------------------------------------------------------
 
-    def snapshot(self) -> tuple[str, bytes] | None:
-        """The last run's stories (pickled by build.py) and the fingerprint of the
-        archive's listing they were made from. The cache is the site's own local state,
-        trusted like its config."""
-        row = self._db.execute("SELECT fingerprint, data FROM snapshot").fetchone()
-        return (str(row[0]), bytes(row[1])) if row and row[1] else None
+    def snapshot_fingerprint(self) -> str | None:
+        """The fingerprint of the archive's listing the last run's stories (pickled by
+        stories.py, in parts) were made from; None when there is no snapshot. The cache
+        is the site's own local state, trusted like its config."""
+        row = self._db.execute("SELECT fingerprint FROM snapshot WHERE part = 0").fetchone()
+        return str(row[0]) if row else None
 
-    def put_snapshot(self, fingerprint: str, data: bytes) -> None:
+    def snapshot_part(self, part: int) -> bytes | None:
+        row = self._db.execute("SELECT data FROM snapshot WHERE part = ?", (part,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def put_snapshot(self, fingerprint: str, parts: dict[int, bytes], keep: bool = False) -> None:
+        """Store these parts of the snapshot; with `keep`, the other parts stay (a snapshot
+        extended in place), else they go."""
+        if not keep:
+            self._db.execute("DELETE FROM snapshot")
+        self._db.executemany("INSERT OR REPLACE INTO snapshot VALUES (?, ?, ?)",
+                             [(part, fingerprint, data) for part, data in parts.items()])
+        if keep:
+            self._db.execute("UPDATE snapshot SET fingerprint = ?", (fingerprint,))
+
+    def forget_snapshot(self) -> None:
         self._db.execute("DELETE FROM snapshot")
-        self._db.execute("INSERT INTO snapshot VALUES (?, ?)", (fingerprint, data))
 
     # --- articles ------------------------------------------------------------------------
 
@@ -277,7 +291,8 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
     db = sqlite3.connect(target)
     # A cold build of a large archive inserts hundreds of thousands of rows in one
     # transaction: with SQLite's default 2 MB of page cache they spill to disk midway.
-    db.execute("PRAGMA cache_size = -65536")  # KiB
+    # (More would be faster still, but counts in the build's peak memory.)
+    db.execute("PRAGMA cache_size = -16384")  # KiB
     try:
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
@@ -295,7 +310,8 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
                    "content_hash TEXT, warnings TEXT, disagreement TEXT)")
         db.execute("CREATE TABLE IF NOT EXISTS feeds (name TEXT PRIMARY KEY, digest TEXT, "
                    "size INTEGER, mtime_ns INTEGER, dropped INTEGER)")
-        db.execute("CREATE TABLE IF NOT EXISTS snapshot (fingerprint TEXT, data BLOB)")
+        db.execute("CREATE TABLE IF NOT EXISTS snapshot (part INTEGER PRIMARY KEY, fingerprint TEXT, "
+                   "data BLOB)")
         db.execute("CREATE TABLE IF NOT EXISTS ledger (url TEXT PRIMARY KEY, content_hash TEXT, "
                    "published TEXT, updated TEXT)")
         db.execute("CREATE TABLE IF NOT EXISTS builds (channel TEXT PRIMARY KEY, built TEXT NOT NULL)")

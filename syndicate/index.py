@@ -17,6 +17,7 @@ from syndicate.parse import read_entry
 from syndicate.workers import run_batches
 
 CHUNK = 64  # files per job sent to a worker
+ROWS_PER_INSERT = 5000
 
 Progress = Callable[[int, int], None]  # (files read, files to read)
 
@@ -52,6 +53,9 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
             time_sensitive = True
         else:
             fresh.append(row)
+            if len(fresh) == ROWS_PER_INSERT:  # the rows' text is not held for the whole archive
+                cache.put_files(fresh)
+                fresh.clear()
     cache.put_files(fresh)
 
     entries: list[Entry] = []

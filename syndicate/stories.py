@@ -75,9 +75,8 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
                  progress: Progress | None) -> tuple[Stories, list[tuple[str, Stamp]]]:
     """Index, merge, hold to the ledger, order (see the module docstring). Returns the
     stories and the ledger rows to record."""
-    saved = cache.snapshot()
-    fingerprint, previous = (saved[0], _Snapshot.load(saved[1])) if saved else ("", None)
-    del saved  # tens of MB for a large archive: not held while the build goes on
+    fingerprint = cache.snapshot_fingerprint()
+    previous = _Snapshot.load(cache) if fingerprint is not None else None
     if previous is not None and fingerprint == listing.fingerprint:
         return Stories(previous.problems, len(listing.files), previous.count,
                        ordered=previous.ordered, selections=previous.selections), []
@@ -95,7 +94,7 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
     stories = Stories(_by_file(problems), index.files, len(ordered), parsed=index.parsed,
                       time_sensitive=index.time_sensitive, ordered=lambda: ordered)
     if index.time_sensitive:
-        _Snapshot.forget(cache, listing)
+        _Snapshot.forget(cache)
     else:
         _Snapshot.store(cache, listing, config, ordered, stories.problems)
     return stories, ledger_changes
@@ -153,7 +152,7 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
                       previous.count + len(entries), parsed=len(added),
                       time_sensitive=time_sensitive, ordered=ordered, selections=selections)
     if time_sensitive:
-        _Snapshot.forget(cache, listing)
+        _Snapshot.forget(cache)
     elif previous.added_stories + len(entries) > ADDED_MAX or len(selections) < len(config.channels):
         _Snapshot.store(cache, listing, config, stories.ordered(), stories.problems)
     else:
@@ -169,97 +168,105 @@ def _by_file(problems: Sequence[Problem]) -> tuple[Problem, ...]:
 class _Snapshot:
     """The last run's stories as kept in the cache, with the listing they came from.
 
-    Each part is pickled on its own and unpickled only when used: the listing (for the
-    additions-only path), the stories' URLs (to tell a new story from a new capture),
-    each channel's selection (keyed by selection_key), and the stories themselves, in
-    chunks: `chunks` hold one newest-first list cut in pieces, and `added` the stories of
-    the additions-only runs since (each chunk in story order), which ordered() inserts
-    in their places. An additions-only run thus stores what it added instead of
-    pickling the whole archive again; past ADDED_MAX added stories, everything is stored
-    as one list again."""
+    Each part is a row of its own in the cache, read only when used: the head (problems,
+    each channel's selection keyed by selection_key, counts), the listing (for the
+    additions-only path), the stories' URLs (to tell a new story from a new capture), and
+    the stories themselves, in chunks: CHUNKS holds one newest-first list cut in pieces,
+    ADDED the stories of the additions-only runs since (each chunk in story order), which
+    ordered() inserts in their places. An additions-only run thus writes what it added,
+    not the whole archive again; past ADDED_MAX added stories, everything is stored as
+    one list again."""
 
-    def __init__(self, parts: tuple[Any, ...]) -> None:
-        chunks, added, problems, listing, url_list, selections, count, added_stories = parts
-        self.chunks: tuple[bytes, ...] = tuple(chunks)
-        self.added: tuple[bytes, ...] = tuple(added)
+    HEAD, LISTING, URLS, CHUNKS, ADDED = 0, 1, 2, 100, 1_000_000  # part numbers
+
+    def __init__(self, cache: Cache, head: tuple[Any, ...]) -> None:
+        self.cache = cache
+        problems, selections, count, chunks, added_chunks, added_stories = head
         self.problems: tuple[Problem, ...] = tuple(problems)
-        self.listing: bytes = listing
-        self.url_list: bytes = url_list
         self.selections: dict[str, list[Entry]] = selections
         self.count: int = count
+        self.chunks: int = chunks
+        self.added_chunks: int = added_chunks
         self.added_stories: int = added_stories
 
     @staticmethod
-    def load(data: bytes) -> _Snapshot | None:
-        """None when the snapshot is unreadable (it is computed again). The cache is the
-        site's own local state, trusted like its config; wrong types are still refused."""
+    def load(cache: Cache) -> _Snapshot | None:
+        """None when the snapshot's head is unreadable (it is computed again). The cache
+        is the site's own local state, trusted like its config; wrong types are still
+        refused."""
         try:
-            snapshot = _Snapshot(pickle.loads(data))
+            snapshot = _Snapshot(cache, pickle.loads(cache.snapshot_part(_Snapshot.HEAD) or b""))
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
                 ValueError, IndexError):
             return None
-        selections = snapshot.selections
-        if not (isinstance(selections, dict)
-                and all(isinstance(e, Entry) for chosen in selections.values() for e in chosen)
+        if not (isinstance(snapshot.selections, dict)
+                and all(isinstance(e, Entry) for chosen in snapshot.selections.values()
+                        for e in chosen)
                 and all(isinstance(p, Problem) for p in snapshot.problems)
-                and isinstance(snapshot.listing, bytes) and isinstance(snapshot.url_list, bytes)
-                and isinstance(snapshot.count, int) and isinstance(snapshot.added_stories, int)):
+                and all(isinstance(n, int) for n in (snapshot.count, snapshot.chunks,
+                                                     snapshot.added_chunks,
+                                                     snapshot.added_stories))):
             return None
         return snapshot
 
-    def files(self) -> set[tuple[str, int, int]]:
-        """The listing's (path, size, mtime_ns) of every file."""
-        return set(pickle.loads(self.listing))
-
-    def urls(self) -> list[str]:
-        return list(pickle.loads(self.url_list))
-
-    def ordered(self) -> list[Entry]:
-        """The stories, unpickled now (load() read only the snapshot's outer layer)."""
+    def _part(self, part: int) -> Any:
         try:
-            ordered = [entry for chunk in self.chunks for entry in pickle.loads(chunk)]
-            later = [entry for chunk in self.added for entry in pickle.loads(chunk)]
-            if not all(isinstance(entry, Entry) for entry in ordered + later):
-                raise TypeError("not stories")
+            return pickle.loads(self.cache.snapshot_part(part) or b"")
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
                 ValueError, IndexError) as e:
             raise DamagedSnapshot("the cache's snapshot of the archive's stories is damaged") from e
+
+    def files(self) -> set[tuple[str, int, int]]:
+        """The listing's (path, size, mtime_ns) of every file."""
+        return set(self._part(self.LISTING))
+
+    def urls(self) -> list[str]:
+        return list(self._part(self.URLS))
+
+    def ordered(self) -> list[Entry]:
+        """The stories, read now (load() read only the head)."""
+        ordered = [e for n in range(self.chunks) for e in self._part(self.CHUNKS + n)]
+        later = [e for n in range(self.added_chunks) for e in self._part(self.ADDED + n)]
+        if not all(isinstance(entry, Entry) for entry in ordered + later):
+            raise DamagedSnapshot("the cache's snapshot of the archive's stories is damaged")
         for entry in later:
             bisect.insort(ordered, entry, key=story_order)
         return ordered
 
     @staticmethod
-    def forget(cache: Cache, listing: Listing) -> None:
+    def forget(cache: Cache) -> None:
         """A result that depends on the clock (a date judged "in the future") is not kept."""
-        cache.put_snapshot(listing.fingerprint, b"")
+        cache.forget_snapshot()
 
     @staticmethod
     def store(cache: Cache, listing: Listing, config: Config, ordered: list[Entry],
               problems: tuple[Problem, ...]) -> None:
         """The ledger rows of this run are recorded with it, so reusing it is what a full
         run would compute again (holding entries to their own ledger rows changes
-        nothing). Pickled in chunks: unpickling keeps a memo of every object until it
-        returns, which for a whole large archive at once would double the peak memory."""
-        chunks = [pickle.dumps(ordered[i:i + SNAPSHOT_CHUNK], protocol=5)
-                  for i in range(0, len(ordered), SNAPSHOT_CHUNK)]
-        selections = {selection_key(c): select(ordered, c) for c in config.channels}
-        _put(cache, listing, chunks, [], problems, [e.url for e in ordered], selections,
-             len(ordered), 0)
+        nothing). Pickled in chunks, each its own row: unpickling keeps a memo of every
+        object until it returns, and one pickle of a whole large archive would be held
+        in memory twice over while it is written."""
+        chunks = range(0, len(ordered), SNAPSHOT_CHUNK)
+        head = (problems, {selection_key(c): select(ordered, c) for c in config.channels},
+                len(ordered), len(chunks), 0, 0)
+        cache.put_snapshot(listing.fingerprint, {
+            _Snapshot.HEAD: pickle.dumps(head, protocol=5),
+            _Snapshot.LISTING: pickle.dumps(listing.files, protocol=5),
+            _Snapshot.URLS: pickle.dumps([e.url for e in ordered], protocol=5)})
+        for n, start in enumerate(chunks):
+            cache.put_snapshot(listing.fingerprint, {_Snapshot.CHUNKS + n: pickle.dumps(
+                ordered[start:start + SNAPSHOT_CHUNK], protocol=5)}, keep=True)
 
     def store_added(self, cache: Cache, listing: Listing, config: Config, stories: Stories,
                     added: list[Entry]) -> None:
-        """Store `stories`, which are these plus `added` (see the class docstring)."""
-        _put(cache, listing, list(self.chunks),
-             [*self.added, pickle.dumps(sorted(added, key=story_order), protocol=5)],
-             stories.problems, self.urls() + [e.url for e in added],
-             {selection_key(c): stories.select(c) for c in config.channels},
-             stories.count, self.added_stories + len(added))
-
-
-def _put(cache: Cache, listing: Listing, chunks: list[bytes], added: list[bytes],
-         problems: tuple[Problem, ...], urls: list[str], selections: dict[str, list[Entry]],
-         count: int, added_stories: int) -> None:
-    data = pickle.dumps((chunks, added, problems, pickle.dumps(listing.files, protocol=5),
-                         pickle.dumps(urls, protocol=5), selections, count, added_stories),
-                        protocol=5)
-    cache.put_snapshot(listing.fingerprint, data)
+        """Store `stories`, which are these plus `added` (see the class docstring): the
+        parts of the stories already kept stay as they are."""
+        head = (stories.problems, {selection_key(c): stories.select(c) for c in config.channels},
+                stories.count, self.chunks, self.added_chunks + 1,
+                self.added_stories + len(added))
+        cache.put_snapshot(listing.fingerprint, {
+            self.HEAD: pickle.dumps(head, protocol=5),
+            self.LISTING: pickle.dumps(listing.files, protocol=5),
+            self.URLS: pickle.dumps(self.urls() + [e.url for e in added], protocol=5),
+            self.ADDED + self.added_chunks: pickle.dumps(sorted(added, key=story_order),
+                                                         protocol=5)}, keep=True)

@@ -357,14 +357,12 @@ def test_story_added_after_a_new_channel_appeared_equals_uncached(site_dir: Path
 
 
 def _damage_snapshot_stories(folder: Path) -> None:
-    """Leave the snapshot's outer layer readable, its pickled stories not."""
-    import pickle
+    """Leave the snapshot's head readable, its pickled stories not."""
+    from syndicate.stories import _Snapshot
 
     db = sqlite3.connect(folder / ".syndicate" / "state.sqlite")
-    [(data,)] = db.execute("SELECT data FROM snapshot").fetchall()
-    parts = list(pickle.loads(data))
-    parts[0] = [b"not a pickle"]  # the chunks of stories
-    db.execute("UPDATE snapshot SET data = ?", (pickle.dumps(tuple(parts)),))
+    assert db.execute("UPDATE snapshot SET data = ? WHERE part >= ?",
+                      (b"not a pickle", _Snapshot.CHUNKS)).rowcount > 0
     db.commit()
     db.close()
 
