@@ -188,6 +188,7 @@ class _Snapshot:
         self.chunks: int = chunks
         self.added_chunks: int = added_chunks
         self.added_stories: int = added_stories
+        self._urls: list[str] | None = None
 
     @staticmethod
     def load(cache: Cache) -> _Snapshot | None:
@@ -221,7 +222,9 @@ class _Snapshot:
         return set(self._part(self.LISTING))
 
     def urls(self) -> list[str]:
-        return list(self._part(self.URLS))
+        if self._urls is None:
+            self._urls = list(self._part(self.URLS))
+        return self._urls
 
     def ordered(self) -> list[Entry]:
         """The stories, read now (load() read only the head)."""

@@ -319,3 +319,16 @@ def test_body_text_drops_exactly_what_xml_forbids(body: str, encoding: str) -> N
         return  # binary-looking or undecodable: skipped before any text is made
     text = xml_safe((head + body).replace("\r\n", "\n").replace("\r", "\n"))
     assert got == text[text.index("------\n") + 7:].strip()
+
+
+@SETTINGS
+@given(moment=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(9999, 1, 1),
+                           timezones=st.sampled_from([UTC, ZONE, ZoneInfo("America/Chicago")])))
+def test_rfc822_dates_are_what_email_utils_writes(moment: datetime) -> None:
+    """render.common.rfc822 spares every build the email package's import: its dates must
+    be exactly email.utils's, for any instant, whatever the zone it is given in."""
+    from email.utils import format_datetime
+
+    from syndicate.render.common import rfc822
+
+    assert rfc822(moment) == format_datetime(moment.astimezone(UTC))
