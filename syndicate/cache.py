@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -364,13 +365,15 @@ def record_from_row(row: FileRow) -> FileRecord:
      section, content_hash, warnings, disagreement) = row
     if skip is not None:
         return FileRecord(size, mtime_ns, None, skip)
+    published_at = datetime.fromisoformat(published)
+    # A large archive holds a hundred thousand of these: values that repeat are shared.
     return FileRecord(size, mtime_ns, Entry(
         path=path, url=url, title=title,
-        published=datetime.fromisoformat(published),
-        captured=datetime.fromisoformat(captured),
+        published=published_at,
+        captured=published_at if captured == published else datetime.fromisoformat(captured),
         source_time=datetime.fromisoformat(source_time) if source_time else None,
-        authors=tuple(authors.split(_SEP)) if authors else (),
-        section=section, content_hash=content_hash,
+        authors=tuple(sys.intern(name) for name in authors.split(_SEP)) if authors else (),
+        section=sys.intern(section), content_hash=content_hash,
         warnings=tuple(warnings.split(_SEP)) if warnings else (),
         disagreement=disagreement,
     ))
