@@ -32,9 +32,9 @@ def parse_settings(config: Config) -> str:
     return f"{__version__}|{config.site.timezone}|{','.join(config.site.encodings)}"
 
 
-def scan(config: Config) -> Iterator[tuple[str, os.stat_result]]:
-    """(path relative to the source, stat) for every candidate article file, in a stable
-    order. Dotfiles and dot-folders, non-article extensions, and the output and cache
+def scan(config: Config) -> Iterator[tuple[str, int, int]]:
+    """(path relative to the source, size, mtime_ns) for every candidate article file, in
+    a stable order. Dotfiles and dot-folders, non-article extensions, and the output and cache
     folders (when they live inside the source) are passed over.
 
     Each folder is listed through an open descriptor, so that each file's stat resolves
@@ -63,9 +63,10 @@ def scan(config: Config) -> Iterator[tuple[str, os.stat_result]]:
                         subfolders.append((path, f"{prefix}{name}/"))
                 elif _extension(name) not in NOT_ARTICLES:
                     try:
-                        yield prefix + name, item.stat()
+                        stat = item.stat()
                     except OSError:
                         continue
+                    yield prefix + name, stat.st_size, stat.st_mtime_ns
         except OSError:
             continue
         finally:
@@ -96,7 +97,7 @@ def list_archive(config: Config) -> Listing:
     if not site.source.is_dir():
         raise OutputError(str(site.source), "the source folder does not exist or is not a "
                           "folder (unmounted disk?); feeds left as they are")
-    files = tuple((path, stat.st_size, stat.st_mtime_ns) for path, stat in scan(config))
+    files = tuple(scan(config))
     digest = hashlib.sha256(f"{parse_settings(config)}|{site.source}".encode())
     digest.update("\n".join(f"{p}\0{size}\0{mtime}" for p, size, mtime in files).encode(
         "utf-8", "surrogateescape"))

@@ -280,8 +280,8 @@ class Rebuilder(threading.Thread):
         digest = hashlib.blake2b(digest_size=16)
         with contextlib.suppress(OSError):
             digest.update(self.config_path.read_bytes())
-        for path, info in scan(self.config):
-            digest.update(f"\0{path}\0{info.st_size}\0{info.st_mtime_ns}".encode("utf-8", "surrogatepass"))
+        for path, size, mtime_ns in scan(self.config):
+            digest.update(f"\0{path}\0{size}\0{mtime_ns}".encode("utf-8", "surrogatepass"))
         return digest.hexdigest()
 
     def run(self) -> None:
