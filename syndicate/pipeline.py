@@ -45,6 +45,10 @@ from syndicate.workers import map_forked, run_batches
 if TYPE_CHECKING:  # probe.py and publish.py load the network stack: only when used
     from syndicate.probe import Sizer
 
+# Items rendered (summed over the feeds) below which forking workers costs more than it
+# saves: a one-article update re-renders a handful of feeds, a cold build dozens.
+RENDER_PARALLEL_MIN = 1000
+
 
 def render_feed(config: Config, channel: Channel, fmt: Format, items: Sequence[Article],
                 history: archive.History | None = None) -> tuple[bytes, int]:
@@ -221,9 +225,6 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     return report, repeatable
 
 
-# Items rendered (summed over the feeds) below which forking workers costs more than it
-# saves: a one-article update re-renders a handful of feeds, a cold build dozens.
-RENDER_PARALLEL_MIN = 1000
 def feed_digest(config: Config, channel: Channel, fmt: Format, chosen: Sequence[Entry],
                 history: archive.History | None = None) -> str:
     """Everything a feed's bytes depend on. Equal digests mean equal feeds."""
