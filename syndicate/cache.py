@@ -152,13 +152,14 @@ class Cache:
 
     def put_snapshot(self, fingerprint: str, parts: dict[int, bytes], keep: bool = False) -> None:
         """Store these parts of the snapshot; with `keep`, the other parts stay (a snapshot
-        extended in place), else they go."""
+        extended in place), else they go. The fingerprint is kept with part 0 only (the
+        head, which every store writes): rewriting it beside the stories' chunks would
+        rewrite the chunks."""
         if not keep:
             self._db.execute("DELETE FROM snapshot")
         self._db.executemany("INSERT OR REPLACE INTO snapshot VALUES (?, ?, ?)",
-                             [(part, fingerprint, data) for part, data in parts.items()])
-        if keep:
-            self._db.execute("UPDATE snapshot SET fingerprint = ?", (fingerprint,))
+                             [(part, fingerprint if part == 0 else "", data)
+                              for part, data in parts.items()])
 
     def forget_snapshot(self) -> None:
         self._db.execute("DELETE FROM snapshot")
