@@ -89,7 +89,7 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
             cache.commit()
             notices += (f"{site.cache}: {e}; computed again from the archive",)
             report, repeatable = run()
-        if repeatable and not not_due:
+        if repeatable and use_cache and not not_due:
             keep_outcome(cache, key, config, report)
     finally:
         cache.close()
@@ -99,8 +99,8 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
 # --- the no-change shortcut ---------------------------------------------------------------
 #
 # A build's output depends on the config, the archive's files and the output files left by
-# the last build (see pipeline.repeatable for the builds that also depend on the clock or
-# the network: those are never kept). When the config and the listing are those of the
+# the last build (pipeline.run says which builds also depend on the clock or the network:
+# those are never kept). When the config and the listing are those of the
 # last build and every output file is as it left it, a full run would find every feed,
 # page and archive month up to date and write nothing: the shortcut gives that run's
 # report without loading the last run's stories or computing any digest.
