@@ -45,14 +45,13 @@ import re
 import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Protocol
 
 from syndicate import __version__
 from syndicate.cache import ArchiveRecord, Cache
 from syndicate.errors import OutputError, RenderError
 from syndicate.model import FILE_SUFFIX, Article, Channel, Config, Entry, Failure, FeedResult, Format, Site
-from syndicate.output import remove_leftovers, write_if_changed
+from syndicate.output import remove_leftovers, signature, write_if_changed
 from syndicate.select import fit_budget, wanted
 
 FH = "http://purl.org/syndication/history/1.0"
@@ -176,7 +175,7 @@ def write_archives(config: Config, archive: Plan, cache: Cache, loader: Loader, 
                 failures.append(Failure.of(path, e))
                 continue
             if write:
-                stats = tuple(_stat(site.output / name(channel, month.key, fmt, n))
+                stats = tuple(signature(site.output / name(channel, month.key, fmt, n))
                               for n in range(1, len(parts) + 1))
                 cache.put_archive(name(channel, month.key, fmt),
                                   ArchiveRecord(digest if loader.settled(items) else UNSETTLED + digest,
@@ -196,8 +195,7 @@ def month_digest(config: Config, channel: Channel, fmt: Format, month: Month,
     parts = [__version__, "archive", fmt, repr(replace(channel, limit=1, schedule=None)),
              site.base_url, site.title, site.timezone, str(site.probe_enclosures), month.key,
              older or "", newer or ""]
-    parts.extend(f"{e.path}|{e.url}|{e.content_hash}|{e.published.isoformat()}|"
-                 f"{(e.updated or e.captured).isoformat()}" for e in month.entries)
+    parts.extend(e.rendered_key() for e in month.entries)
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -325,13 +323,7 @@ def _write_parts(site: Site, channel: Channel, key: str, fmt: Format, parts: Seq
 
 def _unchanged(site: Site, channel: Channel, month: Month, fmt: Format, kept: ArchiveRecord) -> bool:
     """The month's part files are those the cache recorded, untouched since."""
-    return all(_stat(site.output / name(channel, month.key, fmt, n)) == stat
+    return all(signature(site.output / name(channel, month.key, fmt, n)) == stat
                for n, stat in enumerate(kept.parts, start=1))
 
 
-def _stat(path: Path) -> tuple[int, int]:
-    try:
-        stat = path.stat()
-    except OSError:
-        return (-1, -1)
-    return (stat.st_size, stat.st_mtime_ns)

@@ -17,7 +17,7 @@ from syndicate import __version__
 from syndicate.cache import Cache
 from syndicate.listing import Listing, list_archive, parse_settings
 from syndicate.model import BuildReport, Config, Failure, FeedResult, Problem
-from syndicate.output import build_lock, remove_leftovers
+from syndicate.output import build_lock, remove_leftovers, signature
 from syndicate.schedule import due_channels
 
 if TYPE_CHECKING:
@@ -138,14 +138,7 @@ def _last_outcome(cache: Cache, key: str) -> BuildReport | None:
 
 
 def _untouched(outputs: Outputs) -> bool:
-    for name, signature in outputs.items():
-        try:
-            stat = os.stat(name)
-        except OSError:
-            return False
-        if (stat.st_size, stat.st_mtime_ns) != signature:
-            return False
-    return True
+    return all(signature(name) == kept for name, kept in outputs.items())
 
 
 def output_files(config: Config) -> Outputs:

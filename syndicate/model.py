@@ -84,6 +84,12 @@ class Entry:
     # (do not cache the judgement), since it may become plausible.
     recheck: bool = False
 
+    def rendered_key(self) -> str:
+        """What of this entry a rendered file (feed, page, archive month) depends on: the
+        digests that spare an unchanged file its rendering are made of these."""
+        return (f"{self.path}|{self.url}|{self.content_hash}|{self.published.isoformat()}|"
+                f"{(self.updated or self.captured).isoformat()}")
+
     def __reduce__(self) -> tuple[type[Entry], tuple[object, ...]]:
         # Pickled into the cache's snapshot of a whole archive: a plain constructor call
         # loads several times faster than the slotted dataclass's field-by-field default,

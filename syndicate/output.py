@@ -122,3 +122,13 @@ def build_lock(cache: Path, wait: float = 0.0) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def signature(path: Path | str) -> tuple[int, int]:
+    """(size, mtime_ns) of a written file, which the cache records to tell whether anyone
+    touched it since; (-1, -1) when it cannot be read."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (stat.st_size, stat.st_mtime_ns)

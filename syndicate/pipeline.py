@@ -34,7 +34,7 @@ from syndicate.model import (
     Format,
     Problem,
 )
-from syndicate.output import write_if_changed
+from syndicate.output import signature, write_if_changed
 from syndicate.parse import read_entry
 from syndicate.select import (
     fit_budget,
@@ -149,7 +149,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
             digest = feed_digest(config, channel, fmt, chosen,
                                  archive.subscription_history(site, plans.get(channel.id), fmt))
             kept = cache.feed(name)
-            if write and kept and kept[0] == digest and _stat(path) == kept[1:3]:
+            if write and kept and kept[0] == digest and signature(path) == kept[1:3]:
                 # Same inputs as the feed on disk, which nobody touched: nothing to do.
                 results.append(FeedResult(channel.id, fmt, path, len(chosen) - kept[3],
                                           False, kept[3]))
@@ -184,7 +184,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
             failures.append(Failure.of(path, e))
             continue
         if write:
-            size, mtime_ns = _stat(path)
+            size, mtime_ns = signature(path)
             # A feed rendered before all its images were probed is rendered again next time.
             cache.put_feed(path.name, digest if loader.settled(items) else "", size, mtime_ns,
                            dropped)
@@ -232,17 +232,8 @@ def feed_digest(config: Config, channel: Channel, fmt: Format, chosen: Sequence[
     parts = [__version__, fmt, repr(channel), site.base_url, site.title, site.hub or "",
              site.schedule or "",  # the RSS <ttl> comes from the channel's or the site's
              str(site.probe_enclosures), repr(history)]
-    parts.extend(f"{e.path}|{e.url}|{e.content_hash}|{e.published.isoformat()}|"
-                 f"{(e.updated or e.captured).isoformat()}" for e in chosen)
+    parts.extend(e.rendered_key() for e in chosen)
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    try:
-        stat = path.stat()
-    except OSError:
-        return (-1, -1)
-    return (stat.st_size, stat.st_mtime_ns)
 
 
 class _ArticleLoader:
@@ -421,7 +412,7 @@ def write_site_pages(config: Config, selections: Sequence[tuple[Channel, Sequenc
         path = site.output / name
         digest = page_digest(config, name, inputs)
         kept = cache.feed(name)
-        if not (write and kept and kept[0] == digest and _stat(path) == kept[1:3]):
+        if not (write and kept and kept[0] == digest and signature(path) == kept[1:3]):
             stale.append((path, digest))
     previews = {f"{channel.id}.html": chosen for channel, chosen in selections}
     loader.load(entry for path, _ in stale for entry in previews.get(path.name, ()))
@@ -438,7 +429,7 @@ def write_site_pages(config: Config, selections: Sequence[tuple[Channel, Sequenc
             failures.append(Failure(str(path), f"cannot render: {e}"))
             continue
         if write:
-            size, mtime_ns = _stat(path)
+            size, mtime_ns = signature(path)
             cache.put_feed(path.name, digest, size, mtime_ns, 0)
     return failures
 
@@ -450,8 +441,7 @@ def page_digest(config: Config, name: str,
     parts = [__version__, name, site.title, site.base_url, site.timezone]
     for channel, chosen in selections:
         parts.append(repr(channel))
-        parts.extend(f"{e.path}|{e.url}|{e.content_hash}|{e.published.isoformat()}|"
-                     f"{(e.updated or e.captured).isoformat()}" for e in chosen)
+        parts.extend(e.rendered_key() for e in chosen)
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
