@@ -10,11 +10,12 @@ from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlun
 
 import nh3
 
-# XML 1.0 allows only these characters; anything else makes a feed unreadable. The C1
-# controls and U+FFFE/U+FFFF are legal-but-discouraged or illegal, and never wanted in text.
-_XML_ILLEGAL = re.compile(
-    "[^\u0009\u000a\u000d\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
+# What XML 1.0 refuses (C0 controls but tab, LF and CR; lone surrogates; U+FFFE, U+FFFF),
+# which makes a feed unreadable, and DEL and the C1 controls, which it allows but no text
+# wants. Listed as the characters refused rather than as the complement of those allowed:
+# the same set, but the re module compiles it in 0.5 ms instead of 5, in every build
+# that parses (tests/test_properties.py checks every code point).
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SPACES = re.compile(r"\s+")
 # Query parameters that only track a click; dropping them keeps one guid per story.
 _TRACKING_PARAMS = re.compile(

@@ -304,6 +304,18 @@ def test_section_is_the_first_word_segment_of_the_urls_path(
         assert section_of(url) == (unquote(words[0]).lower() if words else "")
 
 
+def test_xml_safe_keeps_exactly_what_xml_allows_in_text() -> None:
+    """Every code point, against XML 1.0's Char production (less DEL and the C1 controls,
+    which it allows but no text wants), written here as arithmetic rather than a regex."""
+
+    def wanted(code: int) -> bool:
+        return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xD7FF
+                or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF)
+
+    every = "".join(map(chr, range(0x110000)))
+    assert xml_safe(every) == "".join(char for char in every if wanted(ord(char)))
+
+
 @SETTINGS
 @given(body=st.text(max_size=300), encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
 @example(body="a\x85b\x7fc\ufffed\x0b", encoding="utf-8")
