@@ -10,8 +10,8 @@ import os
 import pickle
 import zoneinfo
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -77,10 +77,18 @@ def render_feed(config: Config, channel: Channel, fmt: Format, items: Sequence[A
     return data, dropped
 
 
-def _render_job(config: Config, job: tuple[Channel, Format, list[Article], archive.History | None]
+def _render_job(config: Config,
+                job: tuple[Channel, Format, list[Article], archive.History | None]
+                | tuple[str, Sequence[tuple[Channel, Sequence[Entry]]], list[Article]]
                 ) -> tuple[bytes, int] | str:
-    """render_feed in a worker process: a failure comes back as its reason (a value, since
-    the exception itself does not survive pickling)."""
+    """render_feed, or a site page's _render_page, in a worker process: a failure comes
+    back as its reason (a value, since the exception itself does not survive pickling)."""
+    if len(job) == 3:
+        name, selections, articles = job
+        try:
+            return _render_page(config, name, selections, articles), 0
+        except (ValueError, TypeError) as e:  # lxml refuses text that XML cannot hold
+            return f"cannot render: {e}"
     channel, fmt, items, history = job
     try:
         return render_feed(config, channel, fmt, items, history)
@@ -136,9 +144,11 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     selections: list[tuple[Channel, list[Entry]]] = []  # for the site pages
     plans: dict[str, archive.Plan] = {}  # channels with archive: monthly
     not_due = [c.id for c in config.channels if c not in building]
+    lines: dict[str, str] = {}  # channel id → what its feeds and pages depend on of its items
     for channel in config.channels:
         chosen = stories.select(channel)
         selections.append((channel, chosen))
+        lines[channel.id] = entry_lines(chosen)
         if channel not in building:
             continue  # not due: its feeds are left as they are
         if channel.archive == "monthly":
@@ -146,7 +156,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
         for fmt in channel.formats:
             name = f"{channel.id}{FILE_SUFFIX[fmt]}"
             path = site.output / name
-            digest = feed_digest(config, channel, fmt, chosen,
+            digest = feed_digest(config, channel, fmt, lines[channel.id],
                                  archive.subscription_history(site, plans.get(channel.id), fmt))
             kept = cache.feed(name)
             if write and kept and kept[0] == digest and signature(path) == kept[1:3]:
@@ -164,14 +174,21 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
             config, plan, cache, loader, write=write, allow_shrink=allow_shrink)
         archived.extend(done_months)
         archive_failures.extend(failed_months)
-    # Rendering is CPU work that needs only the loaded articles: it runs in worker
-    # processes forked after they were loaded (see workers.map_forked).
+    # Listed by id: the pages must not depend on the order of keys in the YAML (tools
+    # that rewrite a config, such as yaml.safe_dump, sort them).
+    selections.sort(key=lambda selection: selection[0].id)
+    pages = stale_site_pages(config, selections, cache, write, not_due, lines)
+    loader.load(entry for page in pages for entry in page.previewed or ())
+    # Rendering feeds and pages is CPU work that needs only the loaded articles: it runs
+    # in worker processes forked after they were loaded (see workers.map_forked).
     jobs = [(channel, fmt, loader.articles(chosen), archive.subscription_history(
         site, plans.get(channel.id), fmt)) for channel, fmt, _path, _digest, chosen in stale]
-    rendered = map_forked(partial(_render_job, config), jobs,
-                          sum(len(items) for _c, _f, items, _h in jobs), RENDER_PARALLEL_MIN)
+    page_jobs = [(page.name, selections, page.articles(loader)) for page in pages]
+    rendered = map_forked(partial(_render_job, config), [*jobs, *page_jobs],
+                          sum(len(items) for _c, _f, items, _h in jobs)
+                          + sum(len(items) for _n, _s, items in page_jobs), RENDER_PARALLEL_MIN)
     for (channel, fmt, path, digest, chosen), (_c, _f, items, _h), outcome in zip(
-            stale, jobs, rendered, strict=True):
+            stale, jobs, rendered[:len(jobs)], strict=True):
         try:
             if isinstance(outcome, str):
                 raise RenderError(channel.id, fmt, outcome)
@@ -189,11 +206,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
             cache.put_feed(path.name, digest if loader.settled(items) else "", size, mtime_ns,
                            dropped)
         results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
-    # Listed by id: the pages must not depend on the order of keys in the YAML (tools
-    # that rewrite a config, such as yaml.safe_dump, sort them).
-    selections.sort(key=lambda selection: selection[0].id)
-    failures.extend(write_site_pages(config, selections, loader, cache, write and not failures,
-                                     not_due))
+    failures.extend(write_site_pages(pages, rendered[len(jobs):], cache, write and not failures))
     failures.extend(archive_failures)
     problems.extend(loader.problems)
     if write:
@@ -225,14 +238,22 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     return report, repeatable
 
 
-def feed_digest(config: Config, channel: Channel, fmt: Format, chosen: Sequence[Entry],
+def entry_lines(chosen: Sequence[Entry]) -> str:
+    """What a rendered file depends on of these entries (Entry.rendered_key), made once
+    per channel: its three feeds and the site pages all use it."""
+    return "\n".join(e.rendered_key() for e in chosen)
+
+
+def feed_digest(config: Config, channel: Channel, fmt: Format, lines: str,
                 history: archive.History | None = None) -> str:
-    """Everything a feed's bytes depend on. Equal digests mean equal feeds."""
+    """Everything a feed's bytes depend on (`lines`: entry_lines of its items). Equal
+    digests mean equal feeds."""
     site = config.site
     parts = [__version__, fmt, repr(channel), site.base_url, site.title, site.hub or "",
              site.schedule or "",  # the RSS <ttl> comes from the channel's or the site's
              str(site.probe_enclosures), repr(history)]
-    parts.extend(e.rendered_key() for e in chosen)
+    if lines:
+        parts.append(lines)
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -279,12 +300,13 @@ class _ArticleLoader:
                 for i in range(0, len(todo), 32)]
         parsed: list[tuple[str, bytes]] = []
         for batch in run_batches(_second_pass, jobs, len(todo)):
-            for entry, article, reason in batch:
-                self.loaded[entry.path] = article
+            for entry, pickled, reason in batch:
+                # Articles travel pickled, and the cache keeps those very bytes.
+                self.loaded[entry.path] = pickle.loads(pickled) if pickled else None
                 if reason:
                     self.problems.append(Problem(str(site.source / entry.path), reason, skipped=True))
                 elif keep:
-                    parsed.append((keys[entry.path], pickle.dumps(article, protocol=5)))
+                    parsed.append((keys[entry.path], pickled))
         self.cache.put_articles(parsed)
 
     def keep(self, entries: Iterable[Entry]) -> None:
@@ -363,90 +385,117 @@ def _announce(config: Config, cache: Cache, results: Sequence[FeedResult]
 
 
 def _second_pass(job: tuple[str, str, Sequence[str], datetime, Sequence[Entry]]
-                 ) -> list[tuple[Entry, Article | None, str]]:
-    """Worker: full articles for a few entries, with the merged dates; a file that changed
-    or vanished since it was indexed gives None and the reason."""
+                 ) -> list[tuple[Entry, bytes, str]]:
+    """Worker: full articles for a few entries, with the merged dates, each pickled; a
+    file that changed or vanished since it was indexed gives b"" and the reason."""
     from syndicate.content import article_from  # lxml and nh3, only when rendering
 
     source, timezone, encodings, now, entries = job
     zone = zoneinfo.ZoneInfo(timezone)
-    out: list[tuple[Entry, Article | None, str]] = []
+    out: list[tuple[Entry, bytes, str]] = []
     for entry in entries:
         try:
             with open(os.path.join(source, entry.path), "rb") as handle:
                 data = handle.read()
             _fresh, body = read_entry(data, entry.path, zone=zone, encodings=encodings, now=now)
         except ArticleError as e:
-            out.append((entry, None, e.reason))
+            out.append((entry, b"", e.reason))
             continue
         except OSError as e:
-            out.append((entry, None, f"cannot read: {e.strerror or e}"))
+            out.append((entry, b"", f"cannot read: {e.strerror or e}"))
             continue
         article = article_from(entry, body)
-        out.append((entry, replace(article, published=entry.published,
-                                   updated=entry.updated or entry.captured), ""))
+        out.append((entry, pickle.dumps(replace(article, published=entry.published,
+                                                updated=entry.updated or entry.captured),
+                                        protocol=5), ""))
     return out
 
 
 # --- site pages: index.opml, index.html and each channel's <id>.html ------------------------
 
-def write_site_pages(config: Config, selections: Sequence[tuple[Channel, Sequence[Entry]]],
-                     loader: _ArticleLoader, cache: Cache, write: bool,
-                     not_due: Collection[str] = ()) -> list[Failure]:
-    """The OPML list, the front page and each channel's preview page, handled like the
-    feeds: not even rendered when their inputs are those of the files on disk, parsed
-    back before they are written, and written through write_if_changed.
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """A site page to render: its path, the digest of its inputs, and for a channel's
+    preview page, the entries whose articles it shows."""
 
-    With write=False they are rendered but not written: for `check`, and after a feed of
-    this run failed, since the pages describe the feeds and a failed run leaves the last
-    good output in place. Returns the pages that could not be rendered or written.
+    path: Path
+    digest: str
+    previewed: Sequence[Entry] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def articles(self, loader: _ArticleLoader) -> list[Article]:
+        return loader.articles(self.previewed) if self.previewed is not None else []
+
+
+def stale_site_pages(config: Config, selections: Sequence[tuple[Channel, Sequence[Entry]]],
+                     cache: Cache, write: bool, not_due: Collection[str] = (),
+                     lines: Mapping[str, str] | None = None) -> list[_Page]:
+    """The OPML list, the front page and each channel's preview page are handled like the
+    feeds: not even rendered when their inputs are those of the files on disk. These are
+    the ones to render (with write=False, for `check`, all of them).
 
     A channel that a `build --due` run left alone (`not_due`) keeps its preview page as
     it is, beside its feeds; the front page and the OPML list describe every channel."""
     site = config.site
-    pages = [("index.opml", selections), ("index.html", selections)]
-    pages.extend((f"{channel.id}.html", [(channel, chosen)]) for channel, chosen in selections
-                 if channel.id not in not_due)
-    stale: list[tuple[Path, str]] = []
-    for name, inputs in pages:
+    pages: list[tuple[str, Sequence[tuple[Channel, Sequence[Entry]]], Sequence[Entry] | None]]
+    pages = [("index.opml", selections, None), ("index.html", selections, None)]
+    pages.extend((f"{channel.id}.html", [(channel, chosen)], chosen)
+                 for channel, chosen in selections if channel.id not in not_due)
+    stale: list[_Page] = []
+    for name, inputs, previewed in pages:
         path = site.output / name
-        digest = page_digest(config, name, inputs)
+        digest = page_digest(config, name, inputs, lines)
         kept = cache.feed(name)
         if not (write and kept and kept[0] == digest and signature(path) == kept[1:3]):
-            stale.append((path, digest))
-    previews = {f"{channel.id}.html": chosen for channel, chosen in selections}
-    loader.load(entry for path, _ in stale for entry in previews.get(path.name, ()))
+            stale.append(_Page(path, digest, previewed))
+    return stale
+
+
+def write_site_pages(pages: Sequence[_Page], rendered: Sequence[tuple[bytes, int] | str],
+                     cache: Cache, write: bool) -> list[Failure]:
+    """Write the pages as rendered (bytes, or why not) through write_if_changed. With
+    write=False they are not written: for `check`, and after a feed of this run failed,
+    since the pages describe the feeds and a failed run leaves the last good output in
+    place. Returns the pages that could not be rendered or written."""
     failures: list[Failure] = []
-    for path, digest in stale:
-        try:
-            data = _render_page(config, path.name, selections, loader)
-            if write:
-                write_if_changed(path, data)
-        except OutputError as e:
-            failures.append(Failure.of(path, e))
+    for page, outcome in zip(pages, rendered, strict=True):
+        if isinstance(outcome, str):
+            failures.append(Failure(str(page.path), outcome))
             continue
-        except (ValueError, TypeError) as e:  # lxml refuses text that XML cannot hold
-            failures.append(Failure(str(path), f"cannot render: {e}"))
+        try:
+            if write:
+                write_if_changed(page.path, outcome[0])
+        except OutputError as e:
+            failures.append(Failure.of(page.path, e))
             continue
         if write:
-            size, mtime_ns = signature(path)
-            cache.put_feed(path.name, digest, size, mtime_ns, 0)
+            size, mtime_ns = signature(page.path)
+            cache.put_feed(page.name, page.digest, size, mtime_ns, 0)
     return failures
 
 
 def page_digest(config: Config, name: str,
-                selections: Sequence[tuple[Channel, Sequence[Entry]]]) -> str:
-    """Everything a site page's bytes depend on. Equal digests mean equal pages."""
+                selections: Sequence[tuple[Channel, Sequence[Entry]]],
+                lines: Mapping[str, str] | None = None) -> str:
+    """Everything a site page's bytes depend on (`lines`: entry_lines of each channel's
+    selection, when already made). Equal digests mean equal pages."""
     site = config.site
     parts = [__version__, name, site.title, site.base_url, site.timezone]
     for channel, chosen in selections:
         parts.append(repr(channel))
-        parts.extend(e.rendered_key() for e in chosen)
+        made = lines[channel.id] if lines is not None else entry_lines(chosen)
+        if made:
+            parts.append(made)
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _render_page(config: Config, name: str, selections: Sequence[tuple[Channel, Sequence[Entry]]],
-                 loader: _ArticleLoader) -> bytes:
+                 previewed: Sequence[Article]) -> bytes:
+    """A site page's bytes, parsed back (a page that does not parse is never written).
+    `previewed`: the articles of a channel's preview page."""
     import lxml.etree  # the rendering stack only when a page is rendered, as in render_feed
 
     from syndicate.render import html, opml
@@ -463,7 +512,7 @@ def _render_page(config: Config, name: str, selections: Sequence[tuple[Channel, 
         data = html.render_index(site, [listing(channel, chosen) for channel, chosen in selections])
     else:
         [(channel, chosen)] = [(c, e) for c, e in selections if f"{c.id}.html" == name]
-        data = html.render_preview(site, listing(channel, chosen), loader.articles(chosen))
+        data = html.render_preview(site, listing(channel, chosen), previewed)
     try:
         lxml.etree.fromstring(data)  # never write a page that does not parse
     except lxml.etree.XMLSyntaxError as e:
