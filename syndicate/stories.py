@@ -105,11 +105,9 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
                      ) -> tuple[Stories, list[tuple[str, Stamp]]] | None:
     """The last result plus the stories in files added since, or None when the change is
     not only that (see the module docstring)."""
-    listed_before = previous.files()
-    if not listed_before.issubset(listing.files):
+    added = added_files(previous.files(), listing.files)
+    if added is None:
         return None  # a file changed, or was removed or renamed
-    added = [file for file in listing.files if file not in listed_before]
-    del listed_before
     if not added or len(added) > ADDITIONS_MAX:
         return None  # so many new files that the full pass is about as cheap
     site = config.site
@@ -158,6 +156,22 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
     else:
         previous.store_added(cache, listing, config, stories, entries)
     return stories, ledger_changes
+
+
+def added_files(before: Sequence[tuple[str, int, int]], now: Sequence[tuple[str, int, int]]
+                ) -> list[tuple[str, int, int]] | None:
+    """The files of listing `now` that listing `before` lacks, or None when some file of
+    `before` is not in `now` as it was (changed, removed, renamed). Both are in scan order
+    (listing.scan), which is the same for the same files and which new files do not
+    disturb, so one walk tells; it costs less than the sets would."""
+    added: list[tuple[str, int, int]] = []
+    matched = 0
+    for file in now:
+        if matched < len(before) and file == before[matched]:
+            matched += 1
+        else:
+            added.append(file)
+    return added if matched == len(before) else None
 
 
 def _by_file(problems: Sequence[Problem]) -> tuple[Problem, ...]:
@@ -217,9 +231,9 @@ class _Snapshot:
                 ValueError, IndexError) as e:
             raise DamagedSnapshot("the cache's snapshot of the archive's stories is damaged") from e
 
-    def files(self) -> set[tuple[str, int, int]]:
-        """The listing's (path, size, mtime_ns) of every file."""
-        return set(self._part(self.LISTING))
+    def files(self) -> tuple[tuple[str, int, int], ...]:
+        """The listing's (path, size, mtime_ns) of every file, in scan order."""
+        return tuple(self._part(self.LISTING))
 
     def urls(self) -> list[str]:
         if self._urls is None:

@@ -391,3 +391,20 @@ def test_damaged_snapshot_is_computed_again_with_a_notice(site_dir: Path) -> Non
     assert "computed again from the archive" in notice
     _same_as_uncached(site_dir)
     assert "damaged" not in run_cli("build", "-c", str(config)).err
+
+
+def test_added_files_are_told_from_any_other_change_of_the_listing() -> None:
+    """The additions-only path compares listings in scan order with one walk: only new
+    files (anywhere, a new folder too) count as additions; a file changed, removed or
+    renamed anywhere means the listing is not the old one plus some files."""
+    from syndicate.stories import added_files
+
+    before = (("a.txt", 1, 10), ("b.txt", 2, 20), ("sub/c.txt", 3, 30))
+    assert added_files(before, before) == []
+    assert added_files(before, (("a.txt", 1, 10), ("ab.txt", 9, 90), ("b.txt", 2, 20),
+                                ("new/x.txt", 5, 50), ("sub/c.txt", 3, 30), ("z.txt", 4, 40))
+                       ) == [("ab.txt", 9, 90), ("new/x.txt", 5, 50), ("z.txt", 4, 40)]
+    assert added_files(before, (("a.txt", 1, 10), ("b.txt", 2, 21), ("sub/c.txt", 3, 30))) is None
+    assert added_files(before, (("a.txt", 1, 10), ("sub/c.txt", 3, 30), ("z.txt", 4, 40))) is None
+    assert added_files(before, (("a.txt", 1, 10), ("b2.txt", 2, 20), ("sub/c.txt", 3, 30))) is None
+    assert added_files((), before) == list(before)

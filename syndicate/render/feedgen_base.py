@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import lxml.etree
 from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
 
 from syndicate import __version__
@@ -65,3 +66,14 @@ def build(site: Site, channel: Channel, items: Sequence[Article], self_url: str,
         if article.section:
             entry.category(term=article.section)
     return fg
+
+
+def rss_tree(fg: FeedGenerator) -> lxml.etree._Element:
+    """The RSS feed's root element, for rss.py to repair. feedgen builds this tree and
+    then serializes it (rss_str); taking the tree instead spares every RSS feed a
+    serialization and a parse (a quarter of rendering it). _create_rss is feedgen's own
+    method, not its public API: the version is pinned in pyproject.toml (it is the last
+    release). (Its Atom tree cannot be taken the same way: its elements are in no
+    namespace until serialized under the Atom default namespace.)"""
+    root: lxml.etree._Element = fg._create_rss()[0]
+    return root

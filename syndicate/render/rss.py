@@ -25,7 +25,7 @@ def render(site: Site, channel: Channel, items: Sequence[Article]) -> bytes:
     hint = poll_hint(effective(site, channel))
     if hint:
         fg.ttl(hint.ttl)  # feedgen writes <ttl> only when set
-    root = lxml.etree.fromstring(fg.rss_str())
+    root = feedgen_base.rss_tree(fg)
     channel_el = root.find("channel")
     assert channel_el is not None
     if site.hub:  # feedgen writes only the first atom:link of a channel (rel=self)
