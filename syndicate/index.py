@@ -17,7 +17,9 @@ from syndicate.parse import read_entry
 from syndicate.workers import run_batches
 
 CHUNK = 64  # files per job sent to a worker
-ROWS_PER_INSERT = 5000
+# Rows are stored in batches of this many as they come, so that a large archive's rows
+# are never all held at once; the last batch may be left to the caller (index_archive).
+ROWS_PER_INSERT = 20_000
 
 Progress = Callable[[int, int], None]  # (files read, files to read)
 
@@ -29,10 +31,15 @@ class ArchiveIndex:
     entries: tuple[Entry, ...]  # one per good file, in path order
     problems: tuple[Problem, ...]  # skipped files and warnings, in path order
     time_sensitive: bool = False  # some file was judged against the clock (see Entry.recheck)
+    unsaved: tuple[FileRow, ...] = ()  # cache rows left for the caller to store (defer_rows)
 
 
 def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
-                  progress: Progress | None = None) -> ArchiveIndex:
+                  progress: Progress | None = None, defer_rows: bool = False) -> ArchiveIndex:
+    """The first pass over every file the cache does not know; the others' entries come
+    from the cache. With defer_rows, the last batch of new cache rows (all of them, up to
+    ROWS_PER_INSERT) is returned in `unsaved` rather than stored, for the caller to
+    store when it suits it (pipeline.py: while workers parse articles)."""
     site = config.site
     known = cache.files()
     records: dict[str, FileRecord] = {}
@@ -56,7 +63,9 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
             if len(fresh) == ROWS_PER_INSERT:  # the rows' text is not held for the whole archive
                 cache.put_files(fresh)
                 fresh.clear()
-    cache.put_files(fresh)
+    if not defer_rows:
+        cache.put_files(fresh)
+        fresh.clear()
 
     entries: list[Entry] = []
     problems: list[Problem] = []
@@ -69,7 +78,8 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
             if record.entry.warnings:
                 problems.extend(Problem(str(site.source / path), w, skipped=False)
                                 for w in record.entry.warnings)
-    return ArchiveIndex(len(records), len(todo), tuple(entries), tuple(problems), time_sensitive)
+    return ArchiveIndex(len(records), len(todo), tuple(entries), tuple(problems), time_sensitive,
+                        tuple(fresh))
 
 
 def first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: datetime,

@@ -10,7 +10,7 @@ import os
 import pickle
 import zoneinfo
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -40,7 +40,7 @@ from syndicate.select import (
     fit_budget,
 )
 from syndicate.stories import read_stories
-from syndicate.workers import map_forked, run_batches
+from syndicate.workers import map_forked, started
 
 if TYPE_CHECKING:  # probe.py and publish.py load the network stack: only when used
     from syndicate.probe import Sizer
@@ -166,7 +166,15 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
             else:
                 stale.append((channel, fmt, path, digest, chosen))
     loader = _ArticleLoader(config, now, cache, _sizer(config, cache, now) if write else None)
-    loader.load(entry for *_, chosen in stale for entry in chosen)
+
+    def save_state() -> None:
+        # The main process's cache writes, done while the workers parse articles rather
+        # than while they wait: what read_stories left to store, and the ledger.
+        stories.save()
+        if write:
+            cache.put_ledger(ledger_changes)
+
+    loader.load((entry for *_, chosen in stale for entry in chosen), meanwhile=save_state)
     archived: list[FeedResult] = []
     archive_failures: list[Failure] = []
     for plan in plans.values():  # before the feeds: a feed never links to a missing month
@@ -211,7 +219,6 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     problems.extend(loader.problems)
     if write:
         loader.keep(entry for _channel, chosen in selections for entry in chosen)
-        cache.put_ledger(ledger_changes)
         # a channel counts as built when every one of its feeds is in place
         done = Counter(result.channel for result in results)
         for channel in building:
@@ -280,14 +287,14 @@ class _ArticleLoader:
         self.problems: list[Problem] = []
         self.sizer = sizer
 
-    def load(self, entries: Iterable[Entry], keep: bool = True) -> None:
+    def load(self, entries: Iterable[Entry], keep: bool = True,
+             meanwhile: Callable[[], None] | None = None) -> None:
         """Load these entries' articles: from the cache, or parsed (and then, with `keep`,
-        added to the cache)."""
+        added to the cache). `meanwhile`, when given, is called once, while the workers
+        parse: the main process's own work, done when it would otherwise wait."""
         wanted = list({e.path: e for e in entries if e.path not in self.loaded}.values())
-        if not wanted:
-            return
         keys = {entry.path: article_key(entry) for entry in wanted}
-        kept = self.cache.articles(list(keys.values()))
+        kept = self.cache.articles(list(keys.values())) if wanted else {}
         todo = []
         for entry in wanted:
             article = _unpickled_article(kept.get(keys[entry.path]))
@@ -299,14 +306,18 @@ class _ArticleLoader:
         jobs = [(str(site.source), site.timezone, site.encodings, self.now, todo[i:i + 32])
                 for i in range(0, len(todo), 32)]
         parsed: list[tuple[str, bytes]] = []
-        for batch in run_batches(_second_pass, jobs, len(todo)):
-            for entry, pickled, reason in batch:
-                # Articles travel pickled, and the cache keeps those very bytes.
-                self.loaded[entry.path] = pickle.loads(pickled) if pickled else None
-                if reason:
-                    self.problems.append(Problem(str(site.source / entry.path), reason, skipped=True))
-                elif keep:
-                    parsed.append((keys[entry.path], pickled))
+        with started(_second_pass, jobs, len(todo)) as batches:
+            if meanwhile:
+                meanwhile()
+            for batch in batches:
+                for entry, pickled, reason in batch:
+                    # Articles travel pickled, and the cache keeps those very bytes.
+                    self.loaded[entry.path] = pickle.loads(pickled) if pickled else None
+                    if reason:
+                        self.problems.append(Problem(str(site.source / entry.path), reason,
+                                                     skipped=True))
+                    elif keep:
+                        parsed.append((keys[entry.path], pickled))
         self.cache.put_articles(parsed)
 
     def keep(self, entries: Iterable[Entry]) -> None:

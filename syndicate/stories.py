@@ -19,6 +19,7 @@ import bisect
 import pickle
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from syndicate.cache import Cache, FileRow
@@ -50,6 +51,15 @@ class Stories:
         self._make_ordered = ordered
         self._ordered: list[Entry] | None = None
         self._selections = selections or {}
+        self._unsaved: list[Callable[[], None]] = []  # see save()
+
+    def save(self) -> None:
+        """Store what read_stories left for later: after a full pass, the snapshot and the
+        last batch of file rows. The build's main process does it while workers parse
+        the feeds' articles (pipeline.py); the cache commits it with the rest of the
+        build. Does nothing the second time."""
+        while self._unsaved:
+            self._unsaved.pop(0)()
 
     def ordered(self) -> list[Entry]:
         if self._ordered is None:
@@ -74,7 +84,8 @@ def selection_key(channel: Channel) -> str:
 def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
                  progress: Progress | None) -> tuple[Stories, list[tuple[str, Stamp]]]:
     """Index, merge, hold to the ledger, order (see the module docstring). Returns the
-    stories and the ledger rows to record."""
+    stories and the ledger rows to record. What the cache is to keep of a full pass is
+    stored by Stories.save()."""
     fingerprint = cache.snapshot_fingerprint()
     previous = _Snapshot.load(cache) if fingerprint is not None else None
     if previous is not None and fingerprint == listing.fingerprint:
@@ -84,7 +95,7 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
         grown = _add_new_stories(config, cache, now, progress, listing, previous)
         if grown is not None:
             return grown
-    index = index_archive(config, cache, now, listing, progress)
+    index = index_archive(config, cache, now, listing, progress, defer_rows=True)
     merged = merge_captures(index.entries)
     entries, ledger_changes = apply_ledger(merged.entries, cache.ledger())
     problems = index.problems + tuple(
@@ -93,10 +104,12 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
     ordered = newest_first(entries)
     stories = Stories(_by_file(problems), index.files, len(ordered), parsed=index.parsed,
                       time_sensitive=index.time_sensitive, ordered=lambda: ordered)
+    stories._unsaved.append(partial(cache.put_files, list(index.unsaved)))
     if index.time_sensitive:
         _Snapshot.forget(cache)
     else:
-        _Snapshot.store(cache, listing, config, ordered, stories.problems)
+        stories._unsaved.append(partial(_Snapshot.store, cache, listing, config, ordered,
+                                        stories.problems))
     return stories, ledger_changes
 
 

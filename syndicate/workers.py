@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 Job = TypeVar("Job")
@@ -22,12 +23,22 @@ def run_batches(work: Callable[[Job], list[Result]], jobs: Sequence[Job],
     """Yield `work(job)` for each job, in order. `work` must be a module-level function
     (it is sent to worker processes); `items` is how many items the jobs hold in all,
     and below `minimum` they are done in this process."""
+    with started(work, jobs, items, minimum) as results:
+        yield from results
+
+
+@contextmanager
+def started(work: Callable[[Job], list[Result]], jobs: Sequence[Job], items: int,
+            minimum: int = PARALLEL_MIN) -> Iterator[Iterator[list[Result]]]:
+    """run_batches with the workers set going on entry, so that the caller can do work
+    of its own before it reads the results, rather than while every other core waits.
+    (In this process, see run_batches, the jobs are done as the results are read.)"""
     workers = min(os.cpu_count() or 1, 8)
     # fork is only safe from a single-threaded process: `serve --build` builds from a
     # background thread while the server's threads run, so there it works in-process.
     threaded = threading.active_count() > 1
     if items < minimum or workers == 1 or len(jobs) == 1 or threaded:
-        yield from map(work, jobs)
+        yield map(work, jobs)
         return
     # Imported here: a warm run reads no file and needs no worker processes.
     from concurrent.futures import ProcessPoolExecutor
@@ -36,7 +47,7 @@ def run_batches(work: Callable[[Job], list[Result]], jobs: Sequence[Job],
     # fork: workers inherit the loaded modules, so they start in milliseconds.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"),
                              initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-        yield from pool.map(work, jobs)
+        yield pool.map(work, jobs)  # submits every job now
 
 
 def _die_with_parent(parent: int) -> None:

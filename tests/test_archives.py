@@ -303,8 +303,8 @@ def test_history_is_loaded_one_month_at_a_time(tmp_path: Path, monkeypatch: pyte
     held: list[int] = []
     original = build_module._ArticleLoader.load
 
-    def load(self: Any, entries: Any, keep: bool = True) -> None:
-        original(self, entries, keep)
+    def load(self: Any, entries: Any, keep: bool = True, meanwhile: Any = None) -> None:
+        original(self, entries, keep, meanwhile)
         held.append(sum(1 for a in self.loaded.values() if a is not None))
 
     monkeypatch.setattr(build_module._ArticleLoader, "load", load)
