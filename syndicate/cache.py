@@ -39,7 +39,7 @@ from typing import Any
 
 from syndicate.model import Entry, Stamp
 
-SCHEMA = 9  # bump when the tables or the meaning of a record change
+SCHEMA = 10  # bump when the tables or the meaning of a record change
 FILE_NAME = "state.sqlite"
 
 

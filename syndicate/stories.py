@@ -4,7 +4,7 @@ file entries (index.py), merged and ordered (select.py), and kept in the cache b
 runs as a snapshot keyed by the fingerprint of the archive's listing:
 
 - no file changed since the last run (same fingerprint): the last result is reused; the
-  channels' selections are kept apart, so the stories themselves are unpickled only when
+  channels' selections are kept apart, so the stories themselves are read only when
   something needs them all (a monthly archive, a channel the last run did not have);
 - files were only added, as stories not seen before: only they are read, and merged
   into the last selections; the snapshot stores them as an addition. Such a run costs
@@ -16,6 +16,8 @@ runs as a snapshot keyed by the fingerprint of the archive's listing:
 from __future__ import annotations
 
 import bisect
+import marshal
+import operator
 import pickle
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -29,7 +31,7 @@ from syndicate.listing import Listing
 from syndicate.model import Channel, Config, Entry, Problem, Stamp
 from syndicate.select import apply_ledger, merge_captures, newest_first, select, story_order, wanted
 
-SNAPSHOT_CHUNK = 5000  # entries per pickle in the cache's snapshot
+SNAPSHOT_CHUNK = 5000  # stories per row of the cache's snapshot
 ADDITIONS_MAX = 1000  # more new files than this: the full pass is about as cheap
 ADDED_MAX = 2000  # stories kept apart from the snapshot's main list (see _Snapshot)
 
@@ -238,10 +240,10 @@ class _Snapshot:
         return snapshot
 
     def _part(self, part: int) -> Any:
+        """A part other than the head, as marshal.dumps made it."""
         try:
-            return pickle.loads(self.cache.snapshot_part(part) or b"")
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
-                ValueError, IndexError) as e:
+            return marshal.loads(self.cache.snapshot_part(part) or b"")
+        except (EOFError, TypeError, ValueError) as e:
             raise DamagedSnapshot("the cache's snapshot of the archive's stories is damaged") from e
 
     def files(self) -> tuple[tuple[str, int, int], ...]:
@@ -255,10 +257,13 @@ class _Snapshot:
 
     def ordered(self) -> list[Entry]:
         """The stories, read now (load() read only the head)."""
-        ordered = [e for n in range(self.chunks) for e in self._part(self.CHUNKS + n)]
-        later = [e for n in range(self.added_chunks) for e in self._part(self.ADDED + n)]
-        if not all(isinstance(entry, Entry) for entry in ordered + later):
-            raise DamagedSnapshot("the cache's snapshot of the archive's stories is damaged")
+        try:
+            ordered = [_entry(row) for n in range(self.chunks)
+                       for row in self._part(self.CHUNKS + n)]
+            later = [_entry(row) for n in range(self.added_chunks)
+                     for row in self._part(self.ADDED + n)]
+        except (TypeError, ValueError, IndexError) as e:
+            raise DamagedSnapshot("the cache's snapshot of the archive's stories is damaged") from e
         for entry in later:
             bisect.insort(ordered, entry, key=story_order)
         return ordered
@@ -273,19 +278,18 @@ class _Snapshot:
               problems: tuple[Problem, ...]) -> None:
         """The ledger rows of this run are recorded with it, so reusing it is what a full
         run would compute again (holding entries to their own ledger rows changes
-        nothing). Pickled in chunks, each its own row: unpickling keeps a memo of every
-        object until it returns, and one pickle of a whole large archive would be held
-        in memory twice over while it is written."""
+        nothing). Stored in chunks, each its own row, so that a large archive's stories
+        are not held twice over, as objects and as one blob, while they are written."""
         chunks = range(0, len(ordered), SNAPSHOT_CHUNK)
         head = (problems, {selection_key(c): select(ordered, c) for c in config.channels},
                 len(ordered), len(chunks), 0, 0)
         cache.put_snapshot(listing.fingerprint, {
             _Snapshot.HEAD: pickle.dumps(head, protocol=5),
-            _Snapshot.LISTING: pickle.dumps(listing.files, protocol=5),
-            _Snapshot.URLS: pickle.dumps([e.url for e in ordered], protocol=5)})
+            _Snapshot.LISTING: marshal.dumps(listing.files),
+            _Snapshot.URLS: marshal.dumps([e.url for e in ordered])})
         for n, start in enumerate(chunks):
-            cache.put_snapshot(listing.fingerprint, {_Snapshot.CHUNKS + n: pickle.dumps(
-                ordered[start:start + SNAPSHOT_CHUNK], protocol=5)}, keep=True)
+            cache.put_snapshot(listing.fingerprint, {_Snapshot.CHUNKS + n: marshal.dumps(
+                [_row(entry) for entry in ordered[start:start + SNAPSHOT_CHUNK]])}, keep=True)
 
     def store_added(self, cache: Cache, listing: Listing, config: Config, stories: Stories,
                     added: list[Entry]) -> None:
@@ -296,7 +300,35 @@ class _Snapshot:
                 self.added_stories + len(added))
         cache.put_snapshot(listing.fingerprint, {
             self.HEAD: pickle.dumps(head, protocol=5),
-            self.LISTING: pickle.dumps(listing.files, protocol=5),
-            self.URLS: pickle.dumps(self.urls() + [e.url for e in added], protocol=5),
-            self.ADDED + self.added_chunks: pickle.dumps(sorted(added, key=story_order),
-                                                         protocol=5)}, keep=True)
+            self.LISTING: marshal.dumps(listing.files),
+            self.URLS: marshal.dumps(self.urls() + [e.url for e in added]),
+            self.ADDED + self.added_chunks: marshal.dumps(
+                [_row(entry) for entry in sorted(added, key=story_order)])}, keep=True)
+
+
+# The snapshot's stories are kept as rows of plain values (marshal), not pickled Entry
+# objects: storing a large archive's stories is half of what pickling them cost, and
+# every full pass does it. Dates are ISO strings: an entry's are UTC or a fixed offset
+# (cache.record_from_row), which fromisoformat gives back as they were.
+
+def _row(entry: Entry) -> tuple[Any, ...]:
+    (path, url, title, published, captured, source_time, authors, section, content_hash,
+     warnings, disagreement, updated, recheck) = _fields(entry)
+    return (path, url, title, published.isoformat(),
+            None if captured == published else captured.isoformat(),
+            source_time.isoformat() if source_time else None, authors, section, content_hash,
+            warnings, disagreement, updated.isoformat() if updated else None, recheck)
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    (path, url, title, published, captured, source_time, authors, section, content_hash,
+     warnings, disagreement, updated, recheck) = row
+    published_at = datetime.fromisoformat(published)
+    return Entry(path, url, title, published_at,
+                 datetime.fromisoformat(captured) if captured else published_at,
+                 datetime.fromisoformat(source_time) if source_time else None, authors,
+                 section, content_hash, warnings, disagreement,
+                 datetime.fromisoformat(updated) if updated else None, recheck)
+
+
+_fields = operator.attrgetter(*Entry.__slots__)

@@ -408,3 +408,29 @@ def test_added_files_are_told_from_any_other_change_of_the_listing() -> None:
     assert added_files(before, (("a.txt", 1, 10), ("sub/c.txt", 3, 30), ("z.txt", 4, 40))) is None
     assert added_files(before, (("a.txt", 1, 10), ("b2.txt", 2, 20), ("sub/c.txt", 3, 30))) is None
     assert added_files((), before) == list(before)
+
+
+def test_snapshot_rows_give_back_the_entries_they_were_made_of() -> None:
+    """The snapshot keeps stories as rows of plain values: every field comes back,
+    dates with their offsets."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from syndicate.model import Entry
+    from syndicate.stories import _entry, _row
+
+    published = datetime(2024, 5, 16, 3, 37, 2, 123000, tzinfo=UTC)
+    full = Entry(path="a/b.txt", url="https://example.com/world/1/", title="标题 <b>",
+                 published=published, captured=published + timedelta(days=2),
+                 source_time=datetime(2024, 5, 16, 11, 37, tzinfo=timezone(timedelta(hours=8))),
+                 authors=("甲", "乙"), section="world", content_hash="0" * 32,
+                 warnings=("w1", "w2"), disagreement="far apart",
+                 updated=published + timedelta(hours=1), recheck=True)
+    bare = Entry(path="c.txt", url="https://example.com/x/", title="t", published=published,
+                 captured=published, source_time=None, authors=(), section="",
+                 content_hash="1" * 32)
+    for entry in (full, bare):
+        back = _entry(_row(entry))
+        assert back == entry
+        assert [d.utcoffset() for d in (back.published, back.captured, back.source_time)
+                if d] == [d.utcoffset() for d in (entry.published, entry.captured,
+                                                  entry.source_time) if d]
