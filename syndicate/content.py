@@ -43,10 +43,12 @@ def parse_article(data: bytes, path: str, *, zone: tzinfo,
     return Parsed(article_from(entry, body), entry)
 
 
-def article_from(entry: Entry, body: str) -> Article:
+def article_from(entry: Entry, body: str, *, without_images: bool = True) -> Article:
     """The second pass: parse the body HTML into what feeds carry. Never fails; HTML that
-    is not well formed is repaired by the parser."""
-    content = _Content(_fragment(body), entry.url)
+    is not well formed is repaired by the parser. With without_images=False the body
+    without its images (for `images: enclosure` channels only) is not made: sanitizing
+    it is a seventh of the second pass."""
+    content = _Content(_fragment(body), entry.url, without_images)
     return Article(
         url=entry.url,
         title=entry.title,
@@ -78,7 +80,7 @@ def _fragment(body: str) -> HtmlElement:
 class _Content:
     """The parts of the HTML fragment a feed needs, made absolute and sanitized."""
 
-    def __init__(self, root: HtmlElement, url: str) -> None:
+    def __init__(self, root: HtmlElement, url: str, without_images: bool = True) -> None:
         _promote_lazy_images(root)
         _absolutize(root, url)
         section = next(root.iter("section"), None)
@@ -102,12 +104,14 @@ class _Content:
         if footer is not None:
             full.append(_inner_html(footer))
         self.body_html = sanitize("".join(full))
-        for block, _img in inline_blocks:
-            _drop(block)
-        without = [_inner_html(body)]
-        if footer is not None:
-            without.append(_inner_html(footer))
-        self.body_html_without_images = sanitize("".join(without))
+        self.body_html_without_images: str | None = None
+        if without_images:
+            for block, _img in inline_blocks:
+                _drop(block)
+            without = [_inner_html(body)]
+            if footer is not None:
+                without.append(_inner_html(footer))
+            self.body_html_without_images = sanitize("".join(without))
 
 
 def _outside(element: HtmlElement, container: HtmlElement | None) -> bool:

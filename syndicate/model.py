@@ -42,7 +42,9 @@ class Article:
     authors: tuple[str, ...]
     summary: str  # plain-text lead paragraph
     body_html: str  # sanitized full body with every image in place, URLs absolute
-    body_html_without_images: str  # the same body with every image (and its caption) taken out
+    # The same body with every image (and its caption) taken out; None when no channel
+    # of the build sends images as enclosures only (content.article_from).
+    body_html_without_images: str | None
     images: tuple[Image, ...]  # lead first, then body images in document order, no repeats
     source_time: datetime | None = None  # the <time> value, aware (zone from config or offset)
     original_url: str | None = None  # the footer's link to the original-language version

@@ -286,6 +286,8 @@ class _ArticleLoader:
         self.loaded: dict[str, Article | None] = {}
         self.problems: list[Problem] = []
         self.sizer = sizer
+        # The body without images only when some channel sends images as enclosures only.
+        self.without_images = any(c.images == "enclosure" for c in config.channels)
 
     def load(self, entries: Iterable[Entry], keep: bool = True,
              meanwhile: Callable[[], None] | None = None) -> None:
@@ -293,7 +295,7 @@ class _ArticleLoader:
         added to the cache). `meanwhile`, when given, is called once, while the workers
         parse: the main process's own work, done when it would otherwise wait."""
         wanted = list({e.path: e for e in entries if e.path not in self.loaded}.values())
-        keys = {entry.path: article_key(entry) for entry in wanted}
+        keys = {entry.path: article_key(entry, self.without_images) for entry in wanted}
         kept = self.cache.articles(list(keys.values())) if wanted else {}
         todo = []
         for entry in wanted:
@@ -303,8 +305,8 @@ class _ArticleLoader:
             else:
                 self.loaded[entry.path] = article
         site = self.config.site
-        jobs = [(str(site.source), site.timezone, site.encodings, self.now, todo[i:i + 32])
-                for i in range(0, len(todo), 32)]
+        jobs = [(str(site.source), site.timezone, site.encodings, self.now, self.without_images,
+                 todo[i:i + 32]) for i in range(0, len(todo), 32)]
         parsed: list[tuple[str, bytes]] = []
         with started(_second_pass, jobs, len(todo)) as batches:
             if meanwhile:
@@ -323,7 +325,7 @@ class _ArticleLoader:
     def keep(self, entries: Iterable[Entry]) -> None:
         """Keep in the cache only the articles of these entries (those of every feed and
         page as this build left them)."""
-        self.cache.keep_articles({article_key(entry) for entry in entries})
+        self.cache.keep_articles({article_key(entry, self.without_images) for entry in entries})
 
     def articles(self, entries: Sequence[Entry]) -> list[Article]:
         self.load(entries)
@@ -352,11 +354,12 @@ class _ArticleLoader:
         return self.sizer is not None and self.sizer.exhausted
 
 
-def article_key(entry: Entry) -> str:
+def article_key(entry: Entry, without_images: bool) -> str:
     """What the second pass makes of an entry depends on the entry alone (its file's path,
-    content hash and dates among its fields) and on the parse settings (a change of
-    which empties the cache)."""
-    return hashlib.sha256(repr(entry).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    content hash and dates among its fields), on whether the body without images was
+    asked for, and on the parse settings (a change of which empties the cache)."""
+    return hashlib.sha256(f"{entry!r}|{without_images}".encode("utf-8", "surrogatepass")
+                          ).hexdigest()[:32]
 
 
 def _unpickled_article(data: bytes | None) -> Article | None:
@@ -395,13 +398,13 @@ def _announce(config: Config, cache: Cache, results: Sequence[FeedResult]
     return outcome.notified, outcome.failed
 
 
-def _second_pass(job: tuple[str, str, Sequence[str], datetime, Sequence[Entry]]
+def _second_pass(job: tuple[str, str, Sequence[str], datetime, bool, Sequence[Entry]]
                  ) -> list[tuple[Entry, bytes, str]]:
     """Worker: full articles for a few entries, with the merged dates, each pickled; a
     file that changed or vanished since it was indexed gives b"" and the reason."""
     from syndicate.content import article_from  # lxml and nh3, only when rendering
 
-    source, timezone, encodings, now, entries = job
+    source, timezone, encodings, now, without_images, entries = job
     zone = zoneinfo.ZoneInfo(timezone)
     out: list[tuple[Entry, bytes, str]] = []
     for entry in entries:
@@ -415,7 +418,7 @@ def _second_pass(job: tuple[str, str, Sequence[str], datetime, Sequence[Entry]]
         except OSError as e:
             out.append((entry, b"", f"cannot read: {e.strerror or e}"))
             continue
-        article = article_from(entry, body)
+        article = article_from(entry, body, without_images=without_images)
         out.append((entry, pickle.dumps(replace(article, published=entry.published,
                                                 updated=entry.updated or entry.captured),
                                         protocol=5), ""))

@@ -333,9 +333,9 @@ def test_new_story_parses_only_its_own_article(site_dir: Path,
     parsed: list[str] = []
     original = content.article_from
 
-    def counting(entry, body):  # type: ignore[no-untyped-def]
+    def counting(entry, body, **options):  # type: ignore[no-untyped-def]
         parsed.append(entry.path)
-        return original(entry, body)
+        return original(entry, body, **options)
 
     monkeypatch.setattr(content, "article_from", counting)
     make_articles(site_dir / "articles", 1, start=60)
@@ -434,3 +434,19 @@ def test_snapshot_rows_give_back_the_entries_they_were_made_of() -> None:
         assert [d.utcoffset() for d in (back.published, back.captured, back.source_time)
                 if d] == [d.utcoffset() for d in (entry.published, entry.captured,
                                                   entry.source_time) if d]
+
+
+def test_first_channel_with_images_as_enclosures_gets_bodies_without_images(tmp_path: Path) -> None:
+    """The body without its images is made only when a channel sends images as
+    enclosures only: the articles kept by a build that had none must be made again."""
+    china = {"title": "China", "link": "https://cn.nytimes.com/china/",
+             "include": {"section": "china"}}  # odd-numbered articles: each has an image
+    make_articles(tmp_path / "articles", 30)
+    write_config(tmp_path, {"all": CHANNELS["all"], "china": china})
+    assert run_cli("build", "-c", str(tmp_path / "config.yaml")).code == 0
+    assert "&lt;img" in (tmp_path / "feeds" / "china.xml").read_text(encoding="utf-8")
+    write_config(tmp_path, {"all": CHANNELS["all"], "china": {**china, "images": "enclosure"}})
+    _same_as_uncached(tmp_path)
+    feed = (tmp_path / "feeds" / "china.xml").read_text(encoding="utf-8")
+    assert "<enclosure" in feed and "&lt;img" not in feed
+    assert "&lt;img" in (tmp_path / "feeds" / "all.xml").read_text(encoding="utf-8")

@@ -201,8 +201,8 @@ referenced = st.characters(exclude_categories=("Cs", "Cc")).filter(
 @st.composite
 def marked_up_title(draw: st.DrawFn) -> tuple[str, str]:
     raw, visible = [], []
-    for kind in draw(st.lists(st.sampled_from(["text", "tag", "ref", "lt"]), min_size=1,
-                              max_size=8)):
+    kinds = draw(st.lists(st.sampled_from(["text", "tag", "ref", "lt"]), min_size=1, max_size=8))
+    for at, kind in enumerate(kinds):
         if kind == "text":
             text = draw(st.text(plain_chars, min_size=1, max_size=8))
             raw.append(text)
@@ -214,8 +214,9 @@ def marked_up_title(draw: st.DrawFn) -> tuple[str, str]:
             form = draw(st.sampled_from(["&#{};", "&#x{:x};", "&#X{:X};"]))
             raw.append(form.format(ord(char)))
             visible.append(char)
-        else:  # a '<' that starts no tag
-            text = draw(st.sampled_from(["<3%", "< 5", "<=", "<"]))
+        else:  # a '<' that starts no tag (a bare one only last: "<" + "A>" is a tag)
+            text = draw(st.sampled_from(["<3%", "< 5", "<="] + (["<"] if at == len(kinds) - 1
+                                                                  else [])))
             raw.append(text)
             visible.append(text)
     return "".join(raw), folded("".join(visible))

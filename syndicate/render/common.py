@@ -26,7 +26,11 @@ def body(article: Article, channel: Channel) -> str | None:
     the images travel as enclosures only, so they leave the body (no image shown twice)."""
     if channel.content == "summary":
         return None
-    return article.body_html_without_images if channel.images == "enclosure" else article.body_html
+    if channel.images != "enclosure":
+        return article.body_html
+    # Made whenever a channel of the build needs it (pipeline._ArticleLoader).
+    assert article.body_html_without_images is not None, "article made without_images=False"
+    return article.body_html_without_images
 
 
 def enclosures(article: Article, channel: Channel) -> tuple[Image, ...]:
