@@ -89,6 +89,19 @@ def absolute(url: str, base: str) -> str | None:
     url = url.strip()
     if not url or url.startswith("#"):
         return None
+    if _WEB_URL_AS_JOINED.match(url):
+        return url  # what urljoin would give: most links in articles are already absolute
+    return _joined(url, base)
+
+
+# An absolute http(s) URL that urljoin gives back as it is: a lower-case scheme, a plain
+# host, and none of what urlsplit drops or rewrites (whitespace, an empty query, empty
+# ';' parameters, a fragment) or checks ('[' of an IPv6 host). tests/test_properties.py
+# holds it to _joined.
+_WEB_URL_AS_JOINED = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:[/?][^\s#;\[\]]*)?(?<!\?)\Z")
+
+
+def _joined(url: str, base: str) -> str | None:
     try:
         joined = urljoin(base, url)
         scheme = urlsplit(joined).scheme.lower()

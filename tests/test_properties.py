@@ -305,6 +305,37 @@ def test_section_is_the_first_word_segment_of_the_urls_path(
         assert section_of(url) == (unquote(words[0]).lower() if words else "")
 
 
+url_tails = st.text(st.sampled_from(list("/?#;[]:@=&%.-_~!$'()*+,") + ["\t", "\n", " ", "\u3000",
+                                                                  "\x01", "a", "Z", "0", "图"]),
+                   max_size=12)
+
+
+@SETTINGS
+@given(scheme=st.sampled_from(["http://", "https://", "HTTPS://", "Http://", "ftp://", "//"]),
+       host=st.text(st.sampled_from(list("ab-.09XY") + ["图"]), max_size=6),
+       port=st.sampled_from(["", ":80", ":", ":99999", ":x"]), tail=url_tails)
+@example(scheme="https://", host="a", port="", tail="/b?")
+@example(scheme="https://", host="a", port="", tail="/b;")
+@example(scheme="https://", host="a", port="", tail="/b;?q")
+@example(scheme="https://", host="a", port="", tail="/b#")
+@example(scheme="https://", host="a", port="", tail="/b?#")
+@example(scheme="https://", host="a", port="", tail="/b#f")
+@example(scheme="https://", host="a", port="", tail="/b\tc")
+@example(scheme="https://", host="a", port="", tail="/b c")
+@example(scheme="https://", host="a", port="", tail="?")
+@example(scheme="https://", host="[::1", port="", tail="/")
+def test_already_absolute_urls_skip_urljoin_only_when_it_would_change_nothing(
+        scheme: str, host: str, port: str, tail: str) -> None:
+    """absolute() gives an absolute http(s) URL back as it is when it looks plain enough;
+    it must be exactly what resolving it with urljoin gives, whatever it holds."""
+    from syndicate.clean import _joined, absolute
+
+    url = scheme + host + port + tail
+    base = "https://cn.nytimes.com/world/20240516/story/"
+    assert absolute(url, base) == (_joined(url.strip(), base) if url.strip() and
+                                   not url.strip().startswith("#") else None)
+
+
 def test_xml_safe_keeps_exactly_what_xml_allows_in_text() -> None:
     """Every code point, against XML 1.0's Char production (less DEL and the C1 controls,
     which it allows but no text wants), written here as arithmetic rather than a regex."""
