@@ -44,9 +44,10 @@ def read_entry(data: bytes, path: str, *, zone: tzinfo,
     expressions rather than an HTML parser, so that indexing a large archive is cheap.
     Returns the entry and the body HTML for `article_from`. Raises ArticleError."""
     warnings: list[str] = []
-    text = _xml_text(data, path, encodings)
+    text, exact = _xml_text(data, path, encodings)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+        exact = False
     # Only the first few lines are looked at one by one; the body is the rest of the text.
     line, after = _line(text, _skip_blank(text, 0))
     header: str | None = None
@@ -71,7 +72,8 @@ def read_entry(data: bytes, path: str, *, zone: tzinfo,
         if _SEPARATOR.match(probe):
             body_start = probe_at
             break
-    body = text[body_start:].strip()
+    rest = text[body_start:]
+    body = rest.strip()
 
     captured, recheck = _header_instant(header, now, warnings)
     source_time, date_only = _source_time(body, zone)
@@ -99,7 +101,9 @@ def read_entry(data: bytes, path: str, *, zone: tzinfo,
     entry = Entry(
         path=path, url=url, title=title, published=published, captured=captured or published,
         source_time=source_time, authors=authors, section=section_of(url),
-        content_hash=_hash((title, *authors, body)), warnings=tuple(warnings),
+        content_hash=_hash((title, *authors), _utf8_body(data, text, body_start, rest, body)
+                           if exact else body.encode("utf-8", "surrogatepass")),
+        warnings=tuple(warnings),
         disagreement=disagreement, recheck=recheck,
     )
     return entry, body
@@ -107,8 +111,9 @@ def read_entry(data: bytes, path: str, *, zone: tzinfo,
 
 # --- bytes → text -------------------------------------------------------------------------
 
-def _xml_text(data: bytes, path: str, encodings: Sequence[str]) -> str:
-    """decode(), without a leading BOM, and with the characters XML 1.0 forbids dropped.
+def _xml_text(data: bytes, path: str, encodings: Sequence[str]) -> tuple[str, bool]:
+    """decode(), without a leading BOM, and with the characters XML 1.0 forbids dropped;
+    and whether that text is `data` read as UTF-8, byte for byte (see _utf8_body).
     Scanning the text for those costs more than decoding it, so the usual file is
     cleared on its bytes instead: one bytes.translate finds no control byte at all,
     which also makes decode()'s binary-file check unnecessary, and for UTF-8 leaves only
@@ -118,8 +123,9 @@ def _xml_text(data: bytes, path: str, encodings: Sequence[str]) -> str:
     text = text.lstrip("\ufeff")
     if (utf8 and no_controls and not (b"\xc2" in data and _C1_CONTROL_UTF8.search(data))
             and "\ufffe" not in text and "\uffff" not in text):
-        return text  # (lone surrogates cannot come from a strict UTF-8 decoding)
-    return xml_safe(text)
+        # (lone surrogates cannot come from a strict UTF-8 decoding)
+        return text, not data.startswith(codecs.BOM_UTF8)
+    return xml_safe(text), False
 
 
 def decode(data: bytes, path: str, encodings: Sequence[str]) -> str:
@@ -330,9 +336,24 @@ def _authors(text: str) -> tuple[str, ...]:
     return tuple(name for name in (plain(n) for n in _AUTHOR_SPLIT.split(plain(text))) if name)
 
 
-def _hash(parts: Iterable[str]) -> str:
+def _hash(parts: Iterable[str], body: bytes) -> str:
+    """Of the title and authors, and the body's UTF-8 bytes, each followed by a NUL."""
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
+    digest.update(body)
+    digest.update(b"\0")
     return digest.hexdigest()[:32]
+
+
+def _utf8_body(data: bytes, text: str, start: int, rest: str, body: str) -> bytes:
+    """body.encode() for text that is `data` read as UTF-8, where body is text[start:]
+    (`rest`) stripped: taken from `data` rather than encoded again, which costs as much
+    as the decoding did. Bytes strip only ASCII whitespace; when str.strip took anything
+    else (U+3000, U+00A0, ...), fewer bytes than characters go, and the body is encoded."""
+    offset = len(text[:start].encode("utf-8"))
+    raw = data[offset:].strip()
+    if len(data) - offset - len(raw) == len(rest) - len(body):
+        return raw
+    return body.encode("utf-8", "surrogatepass")

@@ -305,14 +305,13 @@ def test_section_is_the_first_word_segment_of_the_urls_path(
         assert section_of(url) == (unquote(words[0]).lower() if words else "")
 
 
-url_tails = st.text(st.sampled_from(list("/?#;[]:@=&%.-_~!$'()*+,") + ["\t", "\n", " ", "\u3000",
-                                                                  "\x01", "a", "Z", "0", "图"]),
-                   max_size=12)
+url_tails = st.text(st.sampled_from([*"/?#;[]:@=&%.-_~!$'()*+,", "\t", "\n", " ", "\u3000", "\x01",
+                                     "a", "Z", "0", "图"]), max_size=12)
 
 
 @SETTINGS
 @given(scheme=st.sampled_from(["http://", "https://", "HTTPS://", "Http://", "ftp://", "//"]),
-       host=st.text(st.sampled_from(list("ab-.09XY") + ["图"]), max_size=6),
+       host=st.text(st.sampled_from([*"ab-.09XY", "图"]), max_size=6),
        port=st.sampled_from(["", ":80", ":", ":99999", ":x"]), tail=url_tails)
 @example(scheme="https://", host="a", port="", tail="/b?")
 @example(scheme="https://", host="a", port="", tail="/b;")
@@ -365,6 +364,39 @@ def test_body_text_drops_exactly_what_xml_forbids(body: str, encoding: str) -> N
         return  # binary-looking or undecodable: skipped before any text is made
     text = xml_safe((head + body).replace("\r\n", "\n").replace("\r", "\n"))
     assert got == text[text.index("------\n") + 7:].strip()
+
+
+edge_spaces = st.text(st.sampled_from([" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x85",
+                                       "\xa0", "\u3000", "\u2028", "\ufeff", "a", "图"]),
+                     max_size=4)
+
+
+@SETTINGS
+@given(before=edge_spaces, middle=st.text(max_size=40), after=edge_spaces,
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030"]))
+@example(before="\u3000", middle="正文", after="\xa0", encoding="utf-8")
+@example(before=" \x1c", middle="x", after="\n\u2028", encoding="utf-8")
+def test_content_hash_is_of_the_body_as_returned(before: str, middle: str, after: str,
+                                                  encoding: str) -> None:
+    """The first pass hashes a UTF-8 file's body from its bytes when it can: the hash
+    must be that of the title, the authors and the body text it returns, whatever
+    whitespace the body starts or ends with."""
+    import hashlib
+
+    head = (f"<!--1715830622000-->\n[Title]({URL})\n------\n<address>甲、乙</address>"
+            "<time>2024年5月16日</time>")
+    try:
+        data = (head + before + middle + after).encode(encoding)
+    except UnicodeEncodeError:
+        assume(False)
+    try:
+        entry, body = read_entry(data, "x.txt", zone=ZONE, now=NOW)
+    except ArticleError:
+        return
+    digest = hashlib.sha256()
+    for part in (entry.title, *entry.authors, body):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    assert entry.content_hash == digest.hexdigest()[:32]
 
 
 @SETTINGS
