@@ -140,7 +140,7 @@ class Cache:
     # --- snapshot --------------------------------------------------------------------------
 
     def snapshot_fingerprint(self) -> str | None:
-        """The fingerprint of the archive's listing the last run's stories (pickled by
+        """The fingerprint of the archive's listing the last run's stories (stored by
         stories.py, in parts) were made from; None when there is no snapshot. The cache
         is the site's own local state, trusted like its config."""
         row = self._db.execute("SELECT fingerprint FROM snapshot WHERE part = 0").fetchone()
