@@ -96,10 +96,11 @@ class Entry:
         # Pickled into the cache's snapshot of a whole archive: a plain constructor call
         # loads several times faster than the slotted dataclass's field-by-field default,
         # and attrgetter collects the fields in C.
-        return (Entry, _entry_fields(self))
+        return (Entry, entry_fields(self))
 
 
-_entry_fields = operator.attrgetter(*Entry.__slots__)
+# An entry's fields as a tuple, in order (for pickling, and the snapshot's rows).
+entry_fields = operator.attrgetter(*Entry.__slots__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import marshal
-import operator
 import pickle
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -28,7 +27,7 @@ from syndicate.cache import Cache, FileRow
 from syndicate.errors import SyndicateError
 from syndicate.index import Progress, first_pass, index_archive
 from syndicate.listing import Listing
-from syndicate.model import Channel, Config, Entry, Problem, Stamp
+from syndicate.model import Channel, Config, Entry, Problem, Stamp, entry_fields
 from syndicate.select import apply_ledger, merge_captures, newest_first, select, story_order, wanted
 
 SNAPSHOT_CHUNK = 5000  # stories per row of the cache's snapshot
@@ -313,7 +312,7 @@ class _Snapshot:
 
 def _row(entry: Entry) -> tuple[Any, ...]:
     (path, url, title, published, captured, source_time, authors, section, content_hash,
-     warnings, disagreement, updated, recheck) = _fields(entry)
+     warnings, disagreement, updated, recheck) = entry_fields(entry)
     return (path, url, title, published.isoformat(),
             None if captured == published else captured.isoformat(),
             source_time.isoformat() if source_time else None, authors, section, content_hash,
@@ -330,5 +329,3 @@ def _entry(row: tuple[Any, ...]) -> Entry:
                  section, content_hash, warnings, disagreement,
                  datetime.fromisoformat(updated) if updated else None, recheck)
 
-
-_fields = operator.attrgetter(*Entry.__slots__)
