@@ -39,9 +39,10 @@ class ArchiveIndex:
 def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
                   progress: Progress | None = None, defer_rows: bool = False) -> ArchiveIndex:
     """The first pass over every file the cache does not know; the others' entries come
-    from the cache. With defer_rows, the last batch of new cache rows (all of them, up to
-    ROWS_PER_INSERT) is returned in `unsaved` rather than stored, for the caller to
-    store when it suits it (pipeline.py: while workers parse articles)."""
+    from the cache. With defer_rows, the last batch of new cache rows (fewer than
+    ROWS_PER_INSERT: all of them for a small archive) is returned in `unsaved` rather
+    than stored, for the caller to store when it suits it (pipeline.py: while workers
+    parse articles)."""
     site = config.site
     known = cache.files()
     records: dict[str, FileRecord] = {}
