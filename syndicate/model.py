@@ -93,9 +93,10 @@ class Entry:
                 f"{(self.updated or self.captured).isoformat()}")
 
     def __reduce__(self) -> tuple[type[Entry], tuple[object, ...]]:
-        # Pickled into the cache's snapshot of a whole archive: a plain constructor call
-        # loads several times faster than the slotted dataclass's field-by-field default,
-        # and attrgetter collects the fields in C.
+        # Entries are pickled to and from worker processes and in the snapshot's head
+        # (each channel's selection): a plain constructor call loads several times faster
+        # than the slotted dataclass's field-by-field default, and attrgetter collects
+        # the fields in C.
         return (Entry, entry_fields(self))
 
 

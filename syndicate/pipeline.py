@@ -86,7 +86,7 @@ def _render_job(config: Config,
                 ) -> tuple[bytes, int] | str:
     """render_feed, or a site page's _render_page, in a worker process: a failure comes
     back as its reason (a value, since the exception itself does not survive pickling)."""
-    if len(job) == 3:
+    if isinstance(job[0], str):  # a site page, by name: (name, selections, articles)
         name, selections, articles = job
         try:
             return _render_page(config, name, selections, articles), 0
@@ -196,7 +196,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     # Listed by id: the pages must not depend on the order of keys in the YAML (tools
     # that rewrite a config, such as yaml.safe_dump, sort them).
     selections.sort(key=lambda selection: selection[0].id)
-    pages = stale_site_pages(config, selections, cache, write, not_due, lines)
+    pages = stale_site_pages(config, selections, lines, cache, write, not_due)
     loader.load(entry for page in pages for entry in page.previewed or ())
     # Rendering feeds and pages is CPU work that needs only the loaded articles: it runs
     # in worker processes forked after they were loaded (see workers.map_forked).
@@ -456,23 +456,25 @@ class _Page:
 
 
 def stale_site_pages(config: Config, selections: Sequence[tuple[Channel, Sequence[Entry]]],
-                     cache: Cache, write: bool, not_due: Collection[str] = (),
-                     lines: Mapping[str, str] | None = None) -> list[_Page]:
+                     lines: Mapping[str, str], cache: Cache, write: bool,
+                     not_due: Collection[str] = ()) -> list[_Page]:
     """The OPML list, the front page and each channel's preview page are handled like the
     feeds: not even rendered when their inputs are those of the files on disk. These are
-    the ones to render (with write=False, for `check`, all of them).
+    the ones to render (with write=False, for `check`, all of them). `lines`: entry_lines
+    of each channel's selection, by channel id.
 
     A channel that a `build --due` run left alone (`not_due`) keeps its preview page as
     it is, beside its feeds; the front page and the OPML list describe every channel."""
     site = config.site
-    pages: list[tuple[str, Sequence[tuple[Channel, Sequence[Entry]]], Sequence[Entry] | None]]
-    pages = [("index.opml", selections, None), ("index.html", selections, None)]
-    pages.extend((f"{channel.id}.html", [(channel, chosen)], chosen)
+    every = [channel for channel, _chosen in selections]
+    pages: list[tuple[str, Sequence[Channel], Sequence[Entry] | None]]
+    pages = [("index.opml", every, None), ("index.html", every, None)]
+    pages.extend((f"{channel.id}.html", [channel], chosen)
                  for channel, chosen in selections if channel.id not in not_due)
     stale: list[_Page] = []
-    for name, inputs, previewed in pages:
+    for name, channels, previewed in pages:
         path = site.output / name
-        digest = page_digest(config, name, inputs, lines)
+        digest = page_digest(config, name, channels, lines)
         kept = cache.feed(name)
         if not (write and kept and kept[0] == digest and signature(path) == kept[1:3]):
             stale.append(_Page(path, digest, previewed))
@@ -502,18 +504,16 @@ def write_site_pages(pages: Sequence[_Page], rendered: Sequence[tuple[bytes, int
     return failures
 
 
-def page_digest(config: Config, name: str,
-                selections: Sequence[tuple[Channel, Sequence[Entry]]],
-                lines: Mapping[str, str] | None = None) -> str:
-    """Everything a site page's bytes depend on (`lines`: entry_lines of each channel's
-    selection, when already made). Equal digests mean equal pages."""
+def page_digest(config: Config, name: str, channels: Sequence[Channel],
+                lines: Mapping[str, str]) -> str:
+    """Everything a site page about these channels depends on (`lines`: entry_lines of
+    each channel's selection, by id). Equal digests mean equal pages."""
     site = config.site
     parts = [__version__, name, site.title, site.base_url, site.timezone]
-    for channel, chosen in selections:
+    for channel in channels:
         parts.append(repr(channel))
-        made = lines[channel.id] if lines is not None else entry_lines(chosen)
-        if made:
-            parts.append(made)
+        if lines[channel.id]:
+            parts.append(lines[channel.id])
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -43,7 +43,8 @@ class Stories:
     def __init__(self, problems: tuple[Problem, ...], files: int, count: int, *,
                  parsed: int = 0, time_sensitive: bool = False,
                  ordered: Callable[[], list[Entry]],
-                 selections: dict[str, list[Entry]] | None = None) -> None:
+                 selections: dict[str, list[Entry]] | None = None,
+                 unsaved: Sequence[Callable[[], None]] = ()) -> None:
         self.problems = problems
         self.files = files  # candidate files seen
         self.count = count  # stories
@@ -52,7 +53,7 @@ class Stories:
         self._make_ordered = ordered
         self._ordered: list[Entry] | None = None
         self._selections = selections or {}
-        self._unsaved: list[Callable[[], None]] = []  # see save()
+        self._unsaved = list(unsaved)  # see save()
 
     def save(self) -> None:
         """Store what read_stories left for later: after a full pass, the snapshot and the
@@ -103,14 +104,15 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
         Problem(str(config.site.source / path), message, skipped=False)
         for path, message in merged.warnings)
     ordered = newest_first(entries)
-    stories = Stories(_by_file(problems), index.files, len(ordered), parsed=index.parsed,
-                      time_sensitive=index.time_sensitive, ordered=lambda: ordered)
-    stories._unsaved.append(partial(cache.put_files, list(index.unsaved)))
+    problems = _by_file(problems)
+    unsaved = [partial(cache.put_files, list(index.unsaved))]
     if index.time_sensitive:
         _Snapshot.forget(cache)
     else:
-        stories._unsaved.append(partial(_Snapshot.store, cache, listing, config, ordered,
-                                        stories.problems))
+        unsaved.append(partial(_Snapshot.store, cache, listing, config, ordered, problems))
+    stories = Stories(problems, index.files, len(ordered), parsed=index.parsed,
+                      time_sensitive=index.time_sensitive, ordered=lambda: ordered,
+                      unsaved=unsaved)
     return stories, ledger_changes
 
 
