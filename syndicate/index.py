@@ -37,12 +37,13 @@ class ArchiveIndex:
 
 
 def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
-                  progress: Progress | None = None, defer_rows: bool = False) -> ArchiveIndex:
+                  progress: Progress | None = None, defer_rows: bool = False,
+                  meanwhile: Callable[[], None] | None = None) -> ArchiveIndex:
     """The first pass over every file the cache does not know; the others' entries come
     from the cache. With defer_rows, the last batch of new cache rows (fewer than
     ROWS_PER_INSERT: all of them for a small archive) is returned in `unsaved` rather
     than stored, for the caller to store when it suits it (pipeline.py: while workers
-    parse articles)."""
+    parse articles). `meanwhile`: see workers.run_batches."""
     site = config.site
     known = cache.files()
     records: dict[str, FileRecord] = {}
@@ -57,7 +58,7 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
 
     fresh: list[FileRow] = []
     time_sensitive = False
-    for path, record, recheck, row in first_pass(config, todo, now, progress):
+    for path, record, recheck, row in first_pass(config, todo, now, progress, meanwhile):
         records[path] = record
         if recheck:
             time_sensitive = True
@@ -86,7 +87,8 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
 
 
 def first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: datetime,
-               progress: Progress | None) -> Iterator[tuple[str, FileRecord, bool, FileRow]]:
+               progress: Progress | None, meanwhile: Callable[[], None] | None = None
+               ) -> Iterator[tuple[str, FileRecord, bool, FileRow]]:
     """(path, record, recheck, the record's cache row) for each file of `todo`; recheck
     marks an entry judged against the clock (a date "in the future"), which must not be
     cached: it may become plausible later."""
@@ -94,7 +96,7 @@ def first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: dateti
     jobs = [(str(site.source), site.timezone, site.encodings, now, todo[i:i + CHUNK])
             for i in range(0, len(todo), CHUNK)]
     done = 0
-    for chunk in run_batches(_read_chunk, jobs, len(todo)):
+    for chunk in run_batches(_read_chunk, jobs, len(todo), meanwhile=meanwhile):
         done += len(chunk)
         if progress:
             progress(done, len(todo))

@@ -84,10 +84,12 @@ def selection_key(channel: Channel) -> str:
 
 
 def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
-                 progress: Progress | None) -> tuple[Stories, list[tuple[str, Stamp]]]:
+                 progress: Progress | None, meanwhile: Callable[[], None] | None = None
+                 ) -> tuple[Stories, list[tuple[str, Stamp]]]:
     """Index, merge, hold to the ledger, order (see the module docstring). Returns the
     stories and the ledger rows to record. What the cache is to keep of a full pass is
-    stored by Stories.save()."""
+    stored by Stories.save(). `meanwhile`: called while a full pass's workers read the
+    files, if they do (see workers.run_batches)."""
     fingerprint = cache.snapshot_fingerprint()
     previous = _Snapshot.load(cache) if fingerprint is not None else None
     if previous is not None and fingerprint == listing.fingerprint:
@@ -97,7 +99,8 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
         grown = _add_new_stories(config, cache, now, progress, listing, previous)
         if grown is not None:
             return grown
-    index = index_archive(config, cache, now, listing, progress, defer_rows=True)
+    index = index_archive(config, cache, now, listing, progress, defer_rows=True,
+                          meanwhile=meanwhile)
     merged = merge_captures(index.entries)
     entries, ledger_changes = apply_ledger(merged.entries, cache.ledger())
     problems = index.problems + tuple(

@@ -19,12 +19,30 @@ PARALLEL_MIN = 200
 
 
 def run_batches(work: Callable[[Job], list[Result]], jobs: Sequence[Job],
-                items: int, minimum: int = PARALLEL_MIN) -> Iterator[list[Result]]:
+                items: int, minimum: int = PARALLEL_MIN,
+                meanwhile: Callable[[], None] | None = None) -> Iterator[list[Result]]:
     """Yield `work(job)` for each job, in order. `work` must be a module-level function
     (it is sent to worker processes); `items` is how many items the jobs hold in all,
-    and below `minimum` they are done in this process."""
+    and below `minimum` they are done in this process. `meanwhile`, when given, is
+    called once in this process while worker processes do the jobs (and not at all when
+    there are none): work of the caller's own that would otherwise wait its turn."""
+    parallel = worker_count(jobs, items, minimum) > 1  # (before started() adds threads)
     with started(work, jobs, items, minimum) as results:
+        if meanwhile is not None and parallel:
+            meanwhile()
         yield from results
+
+
+def worker_count(jobs: Sequence[Job], items: int, minimum: int = PARALLEL_MIN) -> int:
+    """How many worker processes `started` uses for these jobs; 1 means none (the jobs
+    are done in this process)."""
+    workers = min(os.cpu_count() or 1, 8)
+    # fork is only safe from a single-threaded process: `serve --build` builds from a
+    # background thread while the server's threads run, so there it works in-process.
+    threaded = threading.active_count() > 1
+    if items < minimum or len(jobs) == 1 or threaded:
+        return 1
+    return workers
 
 
 @contextmanager
@@ -33,14 +51,13 @@ def started(work: Callable[[Job], list[Result]], jobs: Sequence[Job], items: int
     """run_batches with the workers set going on entry, so that the caller can do work
     of its own before it reads the results, rather than while every other core waits.
     (In this process, see run_batches, the jobs are done as the results are read.)"""
-    workers = min(os.cpu_count() or 1, 8)
-    # fork is only safe from a single-threaded process: `serve --build` builds from a
-    # background thread while the server's threads run, so there it works in-process.
-    threaded = threading.active_count() > 1
-    if items < minimum or workers == 1 or len(jobs) == 1 or threaded:
+    workers = worker_count(jobs, items, minimum)
+    if workers == 1:
         yield map(work, jobs)
         return
-    # Imported here: a warm run reads no file and needs no worker processes.
+    # Imported here: a warm run reads no file and needs no worker processes. ctypes is
+    # for the workers' initializer: imported once here rather than in each of them.
+    import ctypes  # noqa: F401
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -55,7 +72,7 @@ def _die_with_parent(parent: int) -> None:
     its workers, and forked workers never see their job queue close (each holds a copy of
     its writing end): they would wait forever, holding the build lock they inherited, and
     every later build would find the site locked. Linux ends them with their parent."""
-    import ctypes  # only in workers
+    import ctypes  # already loaded by started(), which forked this worker
 
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -1,0 +1,37 @@
+"""workers.py: jobs on every core, and the caller's own work done meanwhile."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from syndicate.workers import run_batches, worker_count
+
+
+def _square_with_pid(job: list[int]) -> list[tuple[int, int]]:
+    return [(n * n, os.getpid()) for n in job]
+
+
+def test_meanwhile_runs_once_in_this_process_while_workers_do_the_jobs() -> None:
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: the jobs are done in this process")
+    jobs = [list(range(start, start + 50)) for start in range(0, 500, 50)]
+    calls: list[int] = []
+    results = [r for batch in run_batches(_square_with_pid, jobs, 500, minimum=200,
+                                          meanwhile=lambda: calls.append(os.getpid()))
+               for r in batch]
+    assert [square for square, _pid in results] == [n * n for n in range(500)]
+    assert calls == [os.getpid()]
+    assert os.getpid() not in {pid for _square, pid in results}  # done by worker processes
+
+
+def test_meanwhile_is_not_called_when_the_jobs_are_done_here() -> None:
+    jobs = [[1, 2], [3]]
+    calls: list[int] = []
+    assert worker_count(jobs, 3, minimum=200) == 1
+    results = list(run_batches(_square_with_pid, jobs, 3, minimum=200,
+                               meanwhile=lambda: calls.append(1)))
+    assert [[square for square, _pid in batch] for batch in results] == [[1, 4], [9]]
+    assert {pid for batch in results for _square, pid in batch} == {os.getpid()}
+    assert calls == []
