@@ -107,6 +107,24 @@ class Cache:
         self._db.executemany(
             f"INSERT OR REPLACE INTO files ({_FILE_COLUMNS}) VALUES ({', '.join('?' * 14)})", rows)
 
+    def file_records(self, paths: Sequence[str]) -> dict[str, FileRecord]:
+        """The records of these paths, those the cache has."""
+        return self._file_rows_where("path", paths)
+
+    def captures(self, urls: Sequence[str]) -> dict[str, FileRecord]:
+        """path → record of every file whose entry has one of these URLs: all the
+        captures of these stories that the archive holds."""
+        return self._file_rows_where("url", urls)
+
+    def _file_rows_where(self, column: str, values: Sequence[str]) -> dict[str, FileRecord]:
+        found: dict[str, FileRecord] = {}
+        for start in range(0, len(values), 500):  # SQLite limits the number of parameters
+            batch = list(values[start:start + 500])
+            found.update((row[0], record_from_row(row)) for row in self._db.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE {column} IN "
+                f"({', '.join('?' * len(batch))})", batch))
+        return found
+
     def forget_files(self, paths: list[str]) -> None:
         self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
 
@@ -329,6 +347,7 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
         if known is None or known[0] != settings:
             db.execute("DELETE FROM files")
             db.execute("DELETE FROM articles")
+            db.execute("DELETE FROM snapshot")  # made from the files' records
             db.execute("INSERT OR REPLACE INTO meta VALUES ('settings', ?)", (settings,))
         db.commit()
     except BaseException:

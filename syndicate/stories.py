@@ -9,8 +9,13 @@ runs as a snapshot keyed by the fingerprint of the archive's listing:
 - files were only added, as stories not seen before: only they are read, and merged
   into the last selections; the snapshot stores them as an addition. Such a run costs
   what was added plus the listing, not what the archive holds;
-- anything else (a file changed or removed, a new capture of a known story): all of it is
-  computed again from the cached file entries.
+- a few files changed, removed or added, or new captures of known stories: only the
+  new and changed files are read, and each story they held or hold now is merged again
+  from all its captures (the cache's files table finds them by URL); the rest of the
+  last result stays as it was. Such a run also reads and stores all the stories;
+- anything else (more than ADDITIONS_MAX files, or a change of the time zone or
+  encodings the files are read in): all of it is computed again from the cached file
+  entries, and files whose entries were dropped are read again.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from syndicate.cache import Cache, FileRow
+from syndicate.cache import Cache, FileRecord, FileRow
 from syndicate.errors import SyndicateError
 from syndicate.index import Progress, first_pass, index_archive
 from syndicate.listing import Listing
@@ -99,6 +104,9 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
         grown = _add_new_stories(config, cache, now, progress, listing, previous)
         if grown is not None:
             return grown
+        changed = _change_stories(config, cache, now, progress, listing, previous)
+        if changed is not None:
+            return changed
     index = index_archive(config, cache, now, listing, progress, defer_rows=True,
                           meanwhile=meanwhile)
     merged = merge_captures(index.entries)
@@ -174,6 +182,82 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
         _Snapshot.store(cache, listing, config, stories.ordered(), stories.problems)
     else:
         previous.store_added(cache, listing, config, stories, entries)
+    return stories, ledger_changes
+
+
+def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None,
+                    listing: Listing, previous: _Snapshot
+                    ) -> tuple[Stories, list[tuple[str, Stamp]]] | None:
+    """The last result with the stories of the files changed, removed or added since
+    computed again, each from all its captures, as the full pass would; None when more
+    than ADDITIONS_MAX files changed, or the cache lacks a file's last record. Reads the
+    new and changed files only, but all of the last run's stories."""
+    site = config.site
+    before = {path: (size, mtime_ns) for path, size, mtime_ns in previous.files()}
+    listed = {path: (size, mtime_ns) for path, size, mtime_ns in listing.files}
+    gone = [path for path, signature in before.items() if listed.get(path) != signature]
+    new = [file for file in listing.files if before.get(file[0]) != file[1:]]
+    if (not gone and not new) or len(gone) + len(new) > ADDITIONS_MAX:
+        # (No file changed: the listing's fingerprint did for another reason, such as
+        # the time zone the files are read in. The full pass reads them all again.)
+        return None
+    old = cache.file_records(gone)
+    if any((old[path].size, old[path].mtime_ns) != before[path] if path in old else True
+           for path in gone):
+        return None  # the cache's records are not those the snapshot was made from
+    kept = previous.ordered()  # before any write: a damaged snapshot is raised here
+
+    # The new and changed files: read, unless this run already did (_add_new_stories).
+    records: dict[str, FileRecord] = {}
+    cached = cache.file_records([path for path, _size, _mtime in new])
+    todo = []
+    for path, size, mtime_ns in new:
+        record = cached.get(path)
+        if record is not None and (record.size, record.mtime_ns) == (size, mtime_ns):
+            records[path] = record
+        else:
+            todo.append((path, size, mtime_ns))
+    fresh: list[FileRow] = []
+    time_sensitive = False
+    for path, record, recheck, row in first_pass(config, todo, now, progress):
+        records[path] = record
+        time_sensitive = time_sensitive or recheck
+        if not recheck:
+            fresh.append(row)
+    cache.forget_files([path for path in gone if path not in listed])
+    cache.put_files(fresh)
+
+    # Every capture of every story these files held or hold now, merged again.
+    urls = {record.entry.url for record in (*old.values(), *records.values())
+            if record.entry is not None}
+    # (A cached record counts for a file listed as it was recorded, as in index_archive.)
+    captures = {path: record.entry for path, record in cache.captures(sorted(urls)).items()
+                if listed.get(path) == (record.size, record.mtime_ns) and record.entry}
+    captures.update((path, record.entry) for path, record in records.items() if record.entry)
+    merged = merge_captures(captures[path] for path in sorted(captures))
+    entries, ledger_changes = apply_ledger(merged.entries, cache.ledger_for(sorted(urls)))
+    ordered = [entry for entry in kept if entry.url not in urls]
+    for entry in entries:
+        bisect.insort(ordered, entry, key=story_order)
+
+    # The problems of every file looked at again are found again, as index_archive and
+    # read_stories would: each file's own, then the story's merge warning.
+    touched = {str(site.source / path) for path in (*gone, *records, *captures)}
+    problems = [problem for problem in previous.problems if problem.path not in touched]
+    for path in sorted({*records, *captures}):
+        shown = str(site.source / path)
+        capture = captures.get(path)
+        if capture is None:
+            problems.append(Problem(shown, records[path].skip_reason, skipped=True))
+        else:
+            problems.extend(Problem(shown, w, skipped=False) for w in capture.warnings)
+    problems.extend(Problem(str(site.source / path), message, skipped=False)
+                    for path, message in merged.warnings)
+    kept_problems = _by_file(problems)
+    unsaved = [partial(_Snapshot.forget, cache) if time_sensitive else
+               partial(_Snapshot.store, cache, listing, config, ordered, kept_problems)]
+    stories = Stories(kept_problems, len(listing.files), len(ordered), parsed=len(todo),
+                      time_sensitive=time_sensitive, ordered=lambda: ordered, unsaved=unsaved)
     return stories, ledger_changes
 
 

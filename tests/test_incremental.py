@@ -208,6 +208,25 @@ def _item(folder: Path, story: int) -> dict[str, str]:
     return item
 
 
+def test_time_zone_change_reads_every_file_again(tmp_path: Path) -> None:
+    """A story dated only by its <time> wall clock moves with the site's time zone: after
+    the zone changes, nothing kept from reading the files in the old one is used."""
+    make_articles(tmp_path / "articles", 30)
+    path = tmp_path / "articles" / "000029.txt"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[text.index("\n") + 1:], encoding="utf-8")  # no capture-time header
+    write_config(tmp_path, CHANNELS, timezone="UTC")
+    assert run_cli("build", "-c", str(tmp_path / "config.yaml")).code == 0
+    read_as_utc = _item(tmp_path, 29)["date_published"]
+    # Eight hours earlier in Shanghai (the ledger lets a date move earlier, never later).
+    write_config(tmp_path, CHANNELS, timezone="Asia/Shanghai")
+    result = run_cli("build", "-v", "-c", str(tmp_path / "config.yaml"))
+    assert "(30 read)" in result.out
+    assert _item(tmp_path, 29)["date_published"] < read_as_utc
+    # (Not compared with a --no-cache build: the ledger keeps date_modified where readers
+    # saw it, since the text did not change, and a build without it cannot know that.)
+
+
 def test_story_recaptured_in_place_keeps_its_dates_until_its_text_changes(site_dir: Path) -> None:
     """The archive keeps only the newest capture (the file is overwritten): the ledger
     remembers what readers were told, so the item does not jump or claim an edit."""
@@ -391,6 +410,53 @@ def test_damaged_snapshot_is_computed_again_with_a_notice(site_dir: Path) -> Non
     assert "computed again from the archive" in notice
     _same_as_uncached(site_dir)
     assert "damaged" not in run_cli("build", "-c", str(config)).err
+
+
+def _reports_and_feeds_equal_uncached(folder: Path) -> str:
+    """_same_as_uncached, and the same problems reported: returns the cached run's summary."""
+    cached = run_cli("build", "-v", "-c", str(folder / "config.yaml"))
+    assert cached.code == 0, cached.err
+    uncached = run_cli("build", "--no-cache", "-v", "-c", str(folder / "uncached.yaml"))
+    assert uncached.code == 0, uncached.err
+    assert tree_bytes(folder / "feeds") == tree_bytes(folder / "uncached")
+    assert cached.err == uncached.err
+    return cached.out
+
+
+def test_changed_and_removed_files_are_read_alone_and_merged_again(tmp_path: Path) -> None:
+    """Files edited, removed, renamed, broken or mended, and new captures of known
+    stories: only those files are read, and each story they touch is merged again from
+    all its captures, warnings included, as a full pass would."""
+    articles = tmp_path / "articles"
+    make_articles(articles, 40)
+    (articles / "broken.txt").write_bytes(b"\x00\x01binary")
+    story_3 = articles / "000003.txt"  # its <time> disagrees with its capture time: a warning
+    story_3.write_text(story_3.read_text(encoding="utf-8").replace(
+        '<time datetime="2024', '<time datetime="2021'), encoding="utf-8")
+    config = write_config(tmp_path, CHANNELS)
+    (tmp_path / "uncached.yaml").write_text(config.read_text(encoding="utf-8").replace(
+        "output: feeds", "output: uncached"), encoding="utf-8")
+    assert "(41 read)" in _reports_and_feeds_equal_uncached(tmp_path)
+
+    original = story_3.read_text(encoding="utf-8")
+    later = f"<!--{int(original[4:17]) + 7_200_000}-->" + original[20:].replace("第一段", "更正的第一段")
+    (articles / "000003-again.txt").write_text(later, encoding="utf-8")  # a new capture
+    story_38 = articles / "000038.txt"
+    story_38.write_text(story_38.read_text(encoding="utf-8").replace("第二段", "改写的第二段"),
+                        encoding="utf-8")
+    (articles / "000037.txt").unlink()
+    (articles / "000036.txt").rename(articles / "moved.txt")
+    (articles / "broken.txt").write_text(story_38.read_text(encoding="utf-8").replace(
+        "story-38", "story-99"), encoding="utf-8")  # mended: a story of its own
+    (articles / "000035.txt").write_bytes(b"\x00\x01binary")  # broken
+    assert "(5 read)" in _reports_and_feeds_equal_uncached(tmp_path)
+
+    story_3.unlink()  # the first capture goes; the later one, and its dates, stay
+    (articles / "000034.txt").write_text(later, encoding="utf-8")  # a third capture, elsewhere
+    assert "(1 read)" in _reports_and_feeds_equal_uncached(tmp_path)
+    (articles / "000003-again.txt").unlink()
+    (articles / "000034.txt").unlink()  # the story is gone
+    assert "(0 read)" in _reports_and_feeds_equal_uncached(tmp_path)
 
 
 def test_added_files_are_told_from_any_other_change_of_the_listing() -> None:
