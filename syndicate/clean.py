@@ -71,17 +71,20 @@ def clean_title(raw: str) -> str:
     return plain(html.unescape(_TAG.sub("", raw)))
 
 
+# Made once: nh3.clean would convert these settings for every article (a quarter of
+# what sanitizing an article costs).
+_SANITIZER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    attributes=ALLOWED_ATTRIBUTES,
+    url_schemes=URL_SCHEMES,
+    link_rel=None,
+    strip_comments=True,
+)
+
+
 def sanitize(fragment: str) -> str:
     """Untrusted HTML → HTML safe to put in front of a reader."""
-    cleaned = nh3.clean(
-        fragment,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=URL_SCHEMES,
-        link_rel=None,
-        strip_comments=True,
-    )
-    return xml_safe(cleaned)
+    return xml_safe(_SANITIZER.clean(fragment))
 
 
 def absolute(url: str, base: str) -> str | None:
