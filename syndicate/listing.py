@@ -35,13 +35,17 @@ def parse_settings(config: Config) -> str:
 def scan(config: Config) -> Iterator[tuple[str, int, int]]:
     """(path relative to the source, size, mtime_ns) for every candidate article file, in
     a stable order. Dotfiles and dot-folders, non-article extensions, and the output and cache
-    folders (when they live inside the source) are passed over.
+    folders (when they live inside the source) are passed over. A symbolic link to a
+    folder is followed (archives are often put together from several disks) but never
+    into a folder already listed, so a link back up the tree ends there; links to files
+    are read as the files they point to.
 
     Each folder is listed through an open descriptor, so that each file's stat resolves
     its name within the folder rather than its whole path: half the cost of a warm build
     of a large archive is these stats."""
     site = config.site
     skip = {str(site.output), str(site.cache)}
+    seen: set[tuple[int, int]] = set()  # (device, inode) of every folder listed
     stack = [(str(site.source), "")]
     while stack:
         folder, prefix = stack.pop()
@@ -50,6 +54,10 @@ def scan(config: Config) -> Iterator[tuple[str, int, int]]:
         except OSError:
             continue
         try:
+            identity = os.fstat(descriptor)
+            if (identity.st_dev, identity.st_ino) in seen:
+                continue
+            seen.add((identity.st_dev, identity.st_ino))
             with os.scandir(descriptor) as listing:
                 found = sorted(listing, key=_name)
             subfolders = []
@@ -57,7 +65,7 @@ def scan(config: Config) -> Iterator[tuple[str, int, int]]:
                 name = item.name
                 if name.startswith("."):
                     continue
-                if item.is_dir(follow_symlinks=False):
+                if item.is_dir():  # a folder, or a link to one
                     path = os.path.join(folder, name)
                     if path not in skip:
                         subfolders.append((path, f"{prefix}{name}/"))
@@ -65,7 +73,7 @@ def scan(config: Config) -> Iterator[tuple[str, int, int]]:
                     try:
                         stat = item.stat()
                     except OSError:
-                        continue
+                        continue  # vanished, or a link to nothing
                     yield prefix + name, stat.st_size, stat.st_mtime_ns
         except OSError:
             continue

@@ -1,0 +1,45 @@
+"""Which files a build reads: folders reached through symbolic links are read like any
+other, each folder once however many links lead to it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import make_articles, run_cli, write_config
+
+CHANNELS = {"all": {"title": "All", "link": "https://cn.nytimes.com/", "limit": 50}}
+
+
+def _item_urls(folder: Path) -> list[str]:
+    items = json.loads((folder / "feeds" / "all.json").read_text(encoding="utf-8"))["items"]
+    return [item["id"] for item in items]
+
+
+def test_linked_folders_are_read_once_and_a_loop_ends(tmp_path: Path) -> None:
+    make_articles(tmp_path / "articles" / "2024", 3)
+    make_articles(tmp_path / "disk2" / "2025", 2, start=10)
+    (tmp_path / "articles" / "2025").symlink_to(tmp_path / "disk2" / "2025")  # another disk
+    (tmp_path / "articles" / "2024" / "again").symlink_to(tmp_path / "articles")  # a loop
+    (tmp_path / "articles" / "same-2024").symlink_to(tmp_path / "articles" / "2024")
+    write_config(tmp_path, CHANNELS)
+    result = run_cli("build", "-v", "-c", str(tmp_path / "config.yaml"))
+    assert result.code == 0, result.err
+    assert result.err == ""  # nothing skipped, nothing "cannot read"
+    assert "5 files (5 read), 5 articles" in result.out
+    urls = _item_urls(tmp_path)
+    assert len(urls) == len(set(urls)) == 5
+    assert sum("/story-10/" in url or "/story-11/" in url for url in urls) == 2
+    # Nothing depended on the clock or failed: the next run does nothing.
+    again = run_cli("build", "-v", "-c", str(tmp_path / "config.yaml"))
+    assert "(0 read)" in again.out and again.err == ""
+
+
+def test_a_link_to_nothing_is_passed_over(tmp_path: Path) -> None:
+    make_articles(tmp_path / "articles", 2)
+    (tmp_path / "articles" / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    (tmp_path / "articles" / "gone-folder").symlink_to(tmp_path / "nowhere")
+    write_config(tmp_path, CHANNELS)
+    result = run_cli("build", "-v", "-c", str(tmp_path / "config.yaml"))
+    assert result.code == 0, result.err
+    assert "2 files (2 read), 2 articles" in result.out
