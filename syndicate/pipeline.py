@@ -39,7 +39,7 @@ from syndicate.parse import read_entry
 from syndicate.select import (
     fit_budget,
 )
-from syndicate.stories import read_stories
+from syndicate.stories import Stories, read_stories
 from syndicate.workers import map_forked, started
 
 if TYPE_CHECKING:  # probe.py and publish.py load the network stack: only when used
@@ -156,34 +156,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     site = config.site
     stories, ledger_changes = read_stories(config, cache, now, listing, progress,
                                            meanwhile=load_rendering_stack)
-    problems = list(stories.problems)
-    results: list[FeedResult] = []
-    failures: list[Failure] = []
-    stale: list[tuple[Channel, Format, Path, str, list[Entry]]] = []
-    selections: list[tuple[Channel, list[Entry]]] = []  # for the site pages
-    plans: dict[str, archive.Plan] = {}  # channels with archive: monthly
-    not_due = [c.id for c in config.channels if c not in building]
-    lines: dict[str, str] = {}  # channel id → what its feeds and pages depend on of its items
-    for channel in config.channels:
-        chosen = stories.select(channel)
-        selections.append((channel, chosen))
-        lines[channel.id] = entry_lines(chosen)
-        if channel not in building:
-            continue  # not due: its feeds are left as they are
-        if channel.archive == "monthly":
-            plans[channel.id] = archive.plan(stories.ordered(), channel, site.timezone)
-        for fmt in channel.formats:
-            name = f"{channel.id}{FILE_SUFFIX[fmt]}"
-            path = site.output / name
-            digest = feed_digest(config, channel, fmt, lines[channel.id],
-                                 archive.subscription_history(site, plans.get(channel.id), fmt))
-            kept = cache.feed(name)
-            if write and kept and kept[0] == digest and signature(path) == kept[1:3]:
-                # Same inputs as the feed on disk, which nobody touched: nothing to do.
-                results.append(FeedResult(channel.id, fmt, path, len(chosen) - kept[3],
-                                          False, kept[3]))
-            else:
-                stale.append((channel, fmt, path, digest, chosen))
+    plan = _plan(config, stories, cache, building, write)
     loader = _ArticleLoader(config, now, cache, _sizer(config, cache, now) if write else None)
 
     def save_state() -> None:
@@ -200,52 +173,36 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     overlap = stories.count <= OVERLAP_MAX_STORIES
     if not overlap:
         save_state()
-    loader.load((entry for *_, chosen in stale for entry in chosen),
+    loader.load((entry for feed in plan.stale for entry in feed.chosen),
                 meanwhile=save_state if overlap else None)
     archived: list[FeedResult] = []
     archive_failures: list[Failure] = []
-    for plan in plans.values():  # before the feeds: a feed never links to a missing month
+    for months in plan.archives.values():  # before the feeds: a feed never links to a missing month
         done_months, failed_months = archive.write_archives(
-            config, plan, cache, loader, write=write, allow_shrink=allow_shrink)
+            config, months, cache, loader, write=write, allow_shrink=allow_shrink)
         archived.extend(done_months)
         archive_failures.extend(failed_months)
-    # Listed by id: the pages must not depend on the order of keys in the YAML (tools
-    # that rewrite a config, such as yaml.safe_dump, sort them).
-    selections.sort(key=lambda selection: selection[0].id)
-    pages = stale_site_pages(config, selections, lines, cache, write, not_due)
+    not_due = [c.id for c in config.channels if c not in building]
+    pages = stale_site_pages(config, plan.selections, plan.lines, cache, write, not_due)
     loader.load(entry for page in pages for entry in page.previewed or ())
     # Rendering feeds and pages is CPU work that needs only the loaded articles: it runs
     # in worker processes forked after they were loaded (see workers.map_forked).
-    jobs = [(channel, fmt, loader.articles(chosen), archive.subscription_history(
-        site, plans.get(channel.id), fmt)) for channel, fmt, _path, _digest, chosen in stale]
-    page_jobs = [(page.name, selections, page.articles(loader)) for page in pages]
+    jobs = [(feed.channel, feed.fmt, loader.articles(feed.chosen), archive.subscription_history(
+        site, plan.archives.get(feed.channel.id), feed.fmt)) for feed in plan.stale]
+    page_jobs = [(page.name, plan.selections, page.articles(loader)) for page in pages]
     rendered = map_forked(partial(_render_job, config), [*jobs, *page_jobs],
                           sum(len(items) for _c, _f, items, _h in jobs)
                           + sum(len(items) for _n, _s, items in page_jobs), RENDER_PARALLEL_MIN)
-    for (channel, fmt, path, digest, chosen), (_c, _f, items, _h), outcome in zip(
-            stale, jobs, rendered[:len(jobs)], strict=True):
-        try:
-            if isinstance(outcome, str):
-                raise RenderError(channel.id, fmt, outcome)
-            data, dropped = outcome
-            reason = None if allow_shrink else shrink_reason(path, fmt, channel, len(chosen))
-            if reason:
-                raise OutputError(str(path), reason)
-            written = write_if_changed(path, data) if write else False
-        except (RenderError, OutputError) as e:
-            failures.append(Failure.of(path, e))
-            continue
-        if write:
-            size, mtime_ns = signature(path)
-            # A feed rendered before all its images were probed is rendered again next time.
-            cache.put_feed(path.name, digest if loader.settled(items) else "", size, mtime_ns,
-                           dropped)
-        results.append(FeedResult(channel.id, fmt, path, len(chosen) - dropped, written, dropped))
-    failures.extend(write_site_pages(pages, rendered[len(jobs):], cache, write and not failures))
-    failures.extend(archive_failures)
-    problems.extend(loader.problems)
+    results, feed_failures = _write_feeds(plan.stale, [items for _c, _f, items, _h in jobs],
+                                          rendered[:len(jobs)], cache, loader, write=write,
+                                          allow_shrink=allow_shrink)
+    results = plan.unchanged + results
+    # The site pages describe the feeds: after a feed failed, they stay as they were.
+    page_failures = write_site_pages(pages, rendered[len(jobs):], cache,
+                                     write and not feed_failures)
+    failures = [*feed_failures, *page_failures, *archive_failures]
     if write:
-        loader.keep(entry for _channel, chosen in selections for entry in chosen)
+        loader.keep(entry for _channel, chosen in plan.selections for entry in chosen)
         # a channel counts as built when every one of its feeds is in place
         done = Counter(result.channel for result in results)
         for channel in building:
@@ -257,7 +214,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     report = BuildReport(
         files_seen=stories.files,
         articles=stories.count,
-        problems=tuple(problems),
+        problems=(*stories.problems, *loader.problems),
         feeds=tuple(results),
         failures=tuple(failures),
         files_parsed=stories.parsed,
@@ -270,6 +227,93 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     repeatable = (write and not failures and not hub_failed and not stories.time_sensitive
                   and not site.probe_enclosures)
     return report, repeatable
+
+
+@dataclass(frozen=True, slots=True)
+class _StaleFeed:
+    """A feed whose inputs differ from those of the file on disk: to render."""
+
+    channel: Channel
+    fmt: Format
+    path: Path
+    digest: str  # of its inputs (feed_digest), kept in the cache once it is written
+    chosen: list[Entry]  # the channel's items
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a build has to do, found before any article is parsed."""
+
+    selections: list[tuple[Channel, list[Entry]]]  # every channel's items, by channel id
+    lines: dict[str, str]  # channel id → what its feeds and pages depend on of its items
+    archives: dict[str, archive.Plan]  # the months of channels built with archive: monthly
+    stale: list[_StaleFeed]
+    unchanged: list[FeedResult]  # feeds left as they are: same inputs, file untouched
+
+
+def _plan(config: Config, stories: Stories, cache: Cache, building: Sequence[Channel],
+          write: bool) -> _Plan:
+    site = config.site
+    selections: list[tuple[Channel, list[Entry]]] = []
+    lines: dict[str, str] = {}
+    archives: dict[str, archive.Plan] = {}
+    stale: list[_StaleFeed] = []
+    unchanged: list[FeedResult] = []
+    for channel in config.channels:
+        chosen = stories.select(channel)
+        selections.append((channel, chosen))
+        lines[channel.id] = entry_lines(chosen)
+        if channel not in building:
+            continue  # not due: its feeds are left as they are
+        if channel.archive == "monthly":
+            archives[channel.id] = archive.plan(stories.ordered(), channel, site.timezone)
+        for fmt in channel.formats:
+            name = f"{channel.id}{FILE_SUFFIX[fmt]}"
+            path = site.output / name
+            digest = feed_digest(config, channel, fmt, lines[channel.id],
+                                 archive.subscription_history(site, archives.get(channel.id), fmt))
+            kept = cache.feed(name)
+            if write and kept and kept[0] == digest and signature(path) == kept[1:3]:
+                # Same inputs as the feed on disk, which nobody touched: nothing to do.
+                unchanged.append(FeedResult(channel.id, fmt, path, len(chosen) - kept[3],
+                                            False, kept[3]))
+            else:
+                stale.append(_StaleFeed(channel, fmt, path, digest, chosen))
+    # Listed by id: the pages must not depend on the order of keys in the YAML (tools
+    # that rewrite a config, such as yaml.safe_dump, sort them).
+    selections.sort(key=lambda selection: selection[0].id)
+    return _Plan(selections, lines, archives, stale, unchanged)
+
+
+def _write_feeds(stale: Sequence[_StaleFeed], items: Sequence[Sequence[Article]],
+                 rendered: Sequence[tuple[bytes, int] | str], cache: Cache,
+                 loader: _ArticleLoader, *, write: bool, allow_shrink: bool
+                 ) -> tuple[list[FeedResult], list[Failure]]:
+    """Write each rendered feed (`items`: the articles it was rendered from), unless it
+    failed to render or would shrink too much; record what went into it."""
+    results: list[FeedResult] = []
+    failures: list[Failure] = []
+    for feed, articles, outcome in zip(stale, items, rendered, strict=True):
+        try:
+            if isinstance(outcome, str):
+                raise RenderError(feed.channel.id, feed.fmt, outcome)
+            data, dropped = outcome
+            reason = (None if allow_shrink
+                      else shrink_reason(feed.path, feed.fmt, feed.channel, len(feed.chosen)))
+            if reason:
+                raise OutputError(str(feed.path), reason)
+            written = write_if_changed(feed.path, data) if write else False
+        except (RenderError, OutputError) as e:
+            failures.append(Failure.of(feed.path, e))
+            continue
+        if write:
+            size, mtime_ns = signature(feed.path)
+            # A feed rendered before all its images were probed is rendered again next time.
+            cache.put_feed(feed.path.name, feed.digest if loader.settled(articles) else "",
+                           size, mtime_ns, dropped)
+        results.append(FeedResult(feed.channel.id, feed.fmt, feed.path,
+                                  len(feed.chosen) - dropped, written, dropped))
+    return results, failures
 
 
 def entry_lines(chosen: Sequence[Entry]) -> str:
