@@ -100,11 +100,14 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
     if previous is not None and fingerprint == listing.fingerprint:
         return Stories(previous.problems, len(listing.files), previous.count,
                        ordered=previous.ordered, selections=previous.selections), []
+    read_already = 0  # files read by a path that then gave way to another
     if previous is not None:
         grown = _add_new_stories(config, cache, now, progress, listing, previous)
-        if grown is not None:
+        if not isinstance(grown, int):
             return grown
-        changed = _change_stories(config, cache, now, progress, listing, previous)
+        read_already = grown
+        changed = _change_stories(config, cache, now, progress, listing, previous,
+                                  read_already)
         if changed is not None:
             return changed
     index = index_archive(config, cache, now, listing, progress, defer_rows=True,
@@ -121,7 +124,7 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
         _Snapshot.forget(cache)
     else:
         unsaved.append(partial(_Snapshot.store, cache, listing, config, ordered, problems))
-    stories = Stories(problems, index.files, len(ordered), parsed=index.parsed,
+    stories = Stories(problems, index.files, len(ordered), parsed=index.parsed + read_already,
                       time_sensitive=index.time_sensitive, ordered=lambda: ordered,
                       unsaved=unsaved)
     return stories, ledger_changes
@@ -129,14 +132,15 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
 
 def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None,
                      listing: Listing, previous: _Snapshot
-                     ) -> tuple[Stories, list[tuple[str, Stamp]]] | None:
-    """The last result plus the stories in files added since, or None when the change is
-    not only that (see the module docstring)."""
+                     ) -> tuple[Stories, list[tuple[str, Stamp]]] | int:
+    """The last result plus the stories in files added since; when the change is not only
+    that (see the module docstring), how many files it read before it could tell (their
+    entries are in the cache for the path that takes over)."""
     added = added_files(previous.files(), listing.files)
     if added is None:
-        return None  # a file changed, or was removed or renamed
+        return 0  # a file changed, or was removed or renamed
     if not added or len(added) > ADDITIONS_MAX:
-        return None  # so many new files that the full pass is about as cheap
+        return 0  # so many new files that the full pass is about as cheap
     site = config.site
     entries: list[Entry] = []
     problems: list[Problem] = []
@@ -154,10 +158,10 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
         problems.extend(Problem(shown, w, skipped=False) for w in record.entry.warnings)
         if record.entry.disagreement:  # a first capture, as merge_captures would say
             problems.append(Problem(shown, record.entry.disagreement, skipped=False))
-    cache.put_files(fresh)  # kept even if we fall back: the full pass finds them cached
+    cache.put_files(fresh)  # kept even if we fall back: the next path finds them cached
     urls = {entry.url for entry in entries}
     if len(urls) < len(entries) or not urls.isdisjoint(previous.urls()):
-        return None  # a new capture of a story: merging needs the full pass
+        return len(added)  # a new capture of a story: merging needs its other captures
     entries, ledger_changes = apply_ledger(entries, cache.ledger_for(sorted(urls)))
 
     def ordered() -> list[Entry]:
@@ -186,12 +190,13 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
 
 
 def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None,
-                    listing: Listing, previous: _Snapshot
+                    listing: Listing, previous: _Snapshot, read_already: int = 0
                     ) -> tuple[Stories, list[tuple[str, Stamp]]] | None:
     """The last result with the stories of the files changed, removed or added since
     computed again, each from all its captures, as the full pass would; None when more
     than ADDITIONS_MAX files changed, or the cache lacks a file's last record. Reads the
-    new and changed files only, but all of the last run's stories."""
+    new and changed files only, but all of the last run's stories. `read_already`: files
+    this run read before (_add_new_stories), whose entries the cache now holds."""
     site = config.site
     before = {path: (size, mtime_ns) for path, size, mtime_ns in previous.files()}
     listed = {path: (size, mtime_ns) for path, size, mtime_ns in listing.files}
@@ -256,7 +261,8 @@ def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progr
     kept_problems = _by_file(problems)
     unsaved = [partial(_Snapshot.forget, cache) if time_sensitive else
                partial(_Snapshot.store, cache, listing, config, ordered, kept_problems)]
-    stories = Stories(kept_problems, len(listing.files), len(ordered), parsed=len(todo),
+    stories = Stories(kept_problems, len(listing.files), len(ordered),
+                      parsed=len(todo) + read_already,
                       time_sensitive=time_sensitive, ordered=lambda: ordered, unsaved=unsaved)
     return stories, ledger_changes
 

@@ -5,9 +5,13 @@ and a run with nothing changed reads no file and writes nothing."""
 from __future__ import annotations
 
 import json
+import os
+import random
+import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -457,6 +461,77 @@ def test_changed_and_removed_files_are_read_alone_and_merged_again(tmp_path: Pat
     (articles / "000003-again.txt").unlink()
     (articles / "000034.txt").unlink()  # the story is gone
     assert "(0 read)" in _reports_and_feeds_equal_uncached(tmp_path)
+
+
+def _random_changes(rng: random.Random, articles: Path, step: int) -> None:
+    """One to four changes of the kinds scraped archives see, picked at random."""
+    for n in range(rng.randint(1, 4)):
+        files = sorted(articles.iterdir())
+        good = [f for f in files if f.read_bytes().startswith(b"<!--")]
+        path = rng.choice(good)
+        text = path.read_text(encoding="utf-8")
+        kind = rng.choice(["edit", "delete", "rename", "recapture", "break", "touch",
+                           "disagree", "new", "earlier", "another story", "mend", "future"])
+        broken = [f for f in files if f not in good]
+        if kind == "mend" and broken:  # a broken file becomes a capture of some story
+            rng.choice(broken).write_text(text, encoding="utf-8")
+        elif kind == "future":  # a capture time after today's: judged again every run
+            future = int(time.time() * 1000) + 30 * 86_400_000
+            path.write_text(f"<!--{future}-->" + text[20:], encoding="utf-8")
+        elif kind == "another story":  # the file now holds a different story (URL)
+            path.write_text(text.replace("/story-", f"/story-{step}{n}0"), encoding="utf-8")
+        elif kind == "edit":
+            path.write_text(text.replace("第一段", f"第一段（改{step}{n}）"), encoding="utf-8")
+        elif kind == "delete":
+            path.unlink()
+        elif kind == "rename":
+            path.rename(articles / f"moved-{step}{n}-{path.name}")
+        elif kind in ("recapture", "earlier"):  # the same story captured again, or before
+            hours = rng.choice([2, 30]) * (1 if kind == "recapture" else -1)
+            header = int(text[4:17]) + hours * 3_600_000
+            again = f"<!--{header}-->" + text[20:]
+            if rng.random() < 0.5:
+                again = again.replace("第二段", f"第二段（更正{step}{n}）")
+            (articles / f"again-{step}{n}.txt").write_text(again, encoding="utf-8")
+        elif kind == "break":
+            path.write_bytes(b"\x00\x01binary")
+        elif kind == "touch":  # the same bytes written again: a new mtime
+            path.write_text(text, encoding="utf-8")
+        elif kind == "disagree":  # a <time> three years off: a warning on its first capture
+            path.write_text(text.replace('<time datetime="2024', '<time datetime="2021'),
+                            encoding="utf-8")
+        else:
+            make_articles(articles, rng.randint(1, 2), start=200 + 10 * step + 3 * n)
+
+
+# Four random sequences in the suite; SYNDICATE_CHANGE_SEEDS=40 runs more (75 s).
+@pytest.mark.parametrize("seed", range(int(os.environ.get("SYNDICATE_CHANGE_SEEDS", "4"))))
+def test_changed_files_give_what_a_full_pass_gives(tmp_path: Path, seed: int) -> None:
+    """Rounds of random edits, removals, renames, captures, broken and touched files:
+    after each, the build that merges again only the stories the changes touch writes
+    and reports exactly what a full pass over the same cache does. (Compared with a
+    full pass, not a --no-cache build, because both hold dates to the same ledger.)"""
+    rng = random.Random(seed)
+    site = tmp_path / "site"
+    make_articles(site / "articles", 24)
+    small = {"all": {**CHANNELS["all"], "limit": 8},
+             "world": {**CHANNELS["world"], "limit": 2}, "business": CHANNELS["business"]}
+    write_config(site, small)
+    assert run_cli("build", "-c", str(site / "config.yaml")).code == 0
+    for step in range(4):
+        _random_changes(rng, site / "articles", step)
+        full = tmp_path / f"full-{step}"
+        shutil.copytree(site, full, symlinks=True)  # mtimes too: the same cache entries hold
+        db = sqlite3.connect(full / ".syndicate" / "state.sqlite")
+        db.execute("DELETE FROM snapshot")  # no last result: the full pass
+        db.commit()
+        db.close()
+        changed = run_cli("build", "-v", "-c", str(site / "config.yaml"))
+        whole = run_cli("build", "-v", "-c", str(full / "config.yaml"))
+        assert changed.code == whole.code == 0, changed.err + whole.err
+        assert tree_bytes(site / "feeds") == tree_bytes(full / "feeds")
+        assert changed.err.replace(str(site), "") == whole.err.replace(str(full), "")
+        assert changed.out.split(" in ")[0] == whole.out.split(" in ")[0]
 
 
 def test_added_files_are_told_from_any_other_change_of_the_listing() -> None:
