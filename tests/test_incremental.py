@@ -463,6 +463,20 @@ def test_changed_and_removed_files_are_read_alone_and_merged_again(tmp_path: Pat
     assert "(0 read)" in _reports_and_feeds_equal_uncached(tmp_path)
 
 
+def test_a_change_the_cache_has_no_record_of_goes_through_the_full_pass(site_dir: Path) -> None:
+    """A changed file whose last entry the cache lacks (here deleted by hand): the run
+    cannot tell which story the file held, so it reads the archive's entries whole."""
+    db = sqlite3.connect(site_dir / ".syndicate" / "state.sqlite")
+    assert db.execute("DELETE FROM files WHERE path = '000059.txt'").rowcount == 1
+    db.commit()
+    db.close()
+    _edit(site_dir)  # 000059.txt
+    result = run_cli("build", "-v", "-c", str(site_dir / "config.yaml"))
+    assert result.code == 0, result.err
+    assert "(1 read)" in result.out
+    _same_as_uncached(site_dir)
+
+
 def _random_changes(rng: random.Random, articles: Path, step: int) -> None:
     """One to four changes of the kinds scraped archives see, picked at random."""
     for n in range(rng.randint(1, 4)):
