@@ -44,8 +44,10 @@ def scan(config: Config) -> Iterator[tuple[str, int, int]]:
     its name within the folder rather than its whole path: half the cost of a warm build
     of a large archive is these stats."""
     site = config.site
-    skip = {str(site.output), str(site.cache)}
-    seen: set[tuple[int, int]] = set()  # (device, inode) of every folder listed
+    # Folders are known by (device, inode), so that no path to them, through a link or
+    # not, is listed twice or lists the output or the cache.
+    skip = {_identity(folder) for folder in (site.output, site.cache)} - {None}
+    seen: set[tuple[int, int]] = set()  # every folder listed
     stack = [(str(site.source), "")]
     while stack:
         folder, prefix = stack.pop()
@@ -67,7 +69,7 @@ def scan(config: Config) -> Iterator[tuple[str, int, int]]:
                     continue
                 if item.is_dir():  # a folder, or a link to one
                     path = os.path.join(folder, name)
-                    if path not in skip:
+                    if _identity(path) not in skip:
                         subfolders.append((path, f"{prefix}{name}/"))
                 elif _extension(name) not in NOT_ARTICLES:
                     try:
@@ -80,6 +82,15 @@ def scan(config: Config) -> Iterator[tuple[str, int, int]]:
         finally:
             os.close(descriptor)
         stack.extend(reversed(subfolders))
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(device, inode) of what the path leads to; None when it leads nowhere."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
 
 
 def _name(item: os.DirEntry[str]) -> str:

@@ -43,3 +43,15 @@ def test_a_link_to_nothing_is_passed_over(tmp_path: Path) -> None:
     result = run_cli("build", "-v", "-c", str(tmp_path / "config.yaml"))
     assert result.code == 0, result.err
     assert "2 files (2 read), 2 articles" in result.out
+
+
+def test_a_link_to_the_cache_or_the_output_lists_neither(tmp_path: Path) -> None:
+    make_articles(tmp_path / "articles", 2)
+    write_config(tmp_path, CHANNELS)
+    assert run_cli("build", "-c", str(tmp_path / "config.yaml")).code == 0  # both exist now
+    (tmp_path / "articles" / "state").symlink_to(tmp_path / ".syndicate")  # holds build.lock
+    (tmp_path / "articles" / "published").symlink_to(tmp_path / "feeds")
+    result = run_cli("build", "-v", "-c", str(tmp_path / "config.yaml"))
+    assert result.code == 0, result.err
+    assert result.err == ""
+    assert "2 files" in result.out
