@@ -212,9 +212,10 @@ def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progr
         return None  # the cache's records are not those the snapshot was made from
     kept = previous.ordered()  # before any write: a damaged snapshot is raised here
 
-    # The new and changed files: read, unless this run already did (_add_new_stories).
+    # The new and changed files: read, unless this run already did (_add_new_stories
+    # stores the new files it read). A changed file's record is `old`, which is stale.
     records: dict[str, FileRecord] = {}
-    cached = cache.file_records([path for path, _size, _mtime in new])
+    cached = cache.file_records([path for path, _size, _mtime in new if path not in before])
     todo = []
     for path, size, mtime_ns in new:
         record = cached.get(path)
