@@ -12,7 +12,8 @@ runs as a snapshot keyed by the fingerprint of the archive's listing:
 - a few files changed, removed or added, or new captures of known stories: only the
   new and changed files are read, and each story they held or hold now is merged again
   from all its captures (the cache's files table finds them by URL); the rest of the
-  last result stays as it was. Such a run also reads and stores all the stories;
+  last result stays as it was, as the rows it is kept in (see StoryRows): only the
+  stories the channels' selections read are made entries again;
 - anything else (more than ADDITIONS_MAX files, or a change of the time zone or
   encodings the files are read in): all of it is computed again from the cached file
   entries, and files whose entries were dropped are read again.
@@ -23,10 +24,11 @@ from __future__ import annotations
 import bisect
 import marshal
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any
+from itertools import chain
+from typing import Any, overload
 
 from syndicate.cache import Cache, FileRecord, FileRow
 from syndicate.errors import SyndicateError
@@ -47,7 +49,7 @@ class Stories:
 
     def __init__(self, problems: tuple[Problem, ...], files: int, count: int, *,
                  parsed: int = 0, time_sensitive: bool = False,
-                 ordered: Callable[[], list[Entry]],
+                 ordered: Callable[[], Sequence[Entry]],
                  selections: dict[str, list[Entry]] | None = None,
                  unsaved: Sequence[Callable[[], None]] = ()) -> None:
         self.problems = problems
@@ -56,7 +58,7 @@ class Stories:
         self.parsed = parsed  # files read this run
         self.time_sensitive = time_sensitive  # an entry was judged against the clock (Entry.recheck)
         self._make_ordered = ordered
-        self._ordered: list[Entry] | None = None
+        self._ordered: Sequence[Entry] | None = None
         self._selections = selections or {}
         self._unsaved = list(unsaved)  # see save()
 
@@ -68,7 +70,7 @@ class Stories:
         while self._unsaved:
             self._unsaved.pop(0)()
 
-    def ordered(self) -> list[Entry]:
+    def ordered(self) -> Sequence[Entry]:
         if self._ordered is None:
             self._ordered = self._make_ordered()
         return self._ordered
@@ -164,11 +166,11 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
         return len(added)  # a new capture of a story: merging needs its other captures
     entries, ledger_changes = apply_ledger(entries, cache.ledger_for(sorted(urls)))
 
-    def ordered() -> list[Entry]:
-        whole = previous.ordered()
+    def ordered() -> StoryRows:
+        rows = previous.rows()
         for entry in entries:
-            bisect.insort(whole, entry, key=story_order)
-        return whole
+            bisect.insort(rows, _row(entry), key=_row_order)
+        return StoryRows(rows)
 
     selections: dict[str, list[Entry]] = {}
     for channel in config.channels:
@@ -210,7 +212,7 @@ def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progr
     if any((old[path].size, old[path].mtime_ns) != before[path] if path in old else True
            for path in gone):
         return None  # the cache's records are not those the snapshot was made from
-    kept = previous.ordered()  # before any write: a damaged snapshot is raised here
+    kept = previous.rows()  # before any write: a damaged snapshot is raised here
 
     # The new and changed files: read, unless this run already did (_add_new_stories
     # stores the new files it read). A changed file's record is `old`, which is stale.
@@ -242,9 +244,11 @@ def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progr
     captures.update((path, record.entry) for path, record in records.items() if record.entry)
     merged = merge_captures(captures[path] for path in sorted(captures))
     entries, ledger_changes = apply_ledger(merged.entries, cache.ledger_for(sorted(urls)))
-    ordered = [entry for entry in kept if entry.url not in urls]
+    # The other stories stay the rows they are kept as (StoryRows).
+    rows = [row for row in kept if row[1] not in urls]
     for entry in entries:
-        bisect.insort(ordered, entry, key=story_order)
+        bisect.insort(rows, _row(entry), key=_row_order)
+    ordered = StoryRows(rows)
 
     # The problems of every file looked at again are found again, as index_archive and
     # read_stories would: each file's own, then the story's merge warning.
@@ -350,18 +354,20 @@ class _Snapshot:
             self._urls = list(self._part(self.URLS))
         return self._urls
 
-    def ordered(self) -> list[Entry]:
+    def ordered(self) -> StoryRows:
         """The stories, read now (load() read only the head)."""
-        try:
-            ordered = [_entry(row) for n in range(self.chunks)
-                       for row in self._part(self.CHUNKS + n)]
-            later = [_entry(row) for n in range(self.added_chunks)
-                     for row in self._part(self.ADDED + n)]
-        except (TypeError, ValueError, IndexError) as e:
-            raise DamagedSnapshot("the cache's snapshot of the archive's stories is damaged") from e
-        for entry in later:
-            bisect.insort(ordered, entry, key=story_order)
-        return ordered
+        return StoryRows(self.rows())
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The stories' rows (see _row), newest first, read now. Each row is checked for
+        its shape here, before anything is written; its values when it is read."""
+        rows = [row for n in range(self.chunks) for row in self._part(self.CHUNKS + n)]
+        later = [row for n in range(self.added_chunks) for row in self._part(self.ADDED + n)]
+        if not all(type(row) is tuple and len(row) == _ROW_FIELDS for row in chain(rows, later)):
+            raise DamagedSnapshot("the cache's snapshot of the archive's stories is damaged")
+        for row in later:
+            bisect.insort(rows, row, key=_row_order)
+        return rows
 
     @staticmethod
     def forget(cache: Cache) -> None:
@@ -369,22 +375,27 @@ class _Snapshot:
         cache.forget_snapshot()
 
     @staticmethod
-    def store(cache: Cache, listing: Listing, config: Config, ordered: list[Entry],
+    def store(cache: Cache, listing: Listing, config: Config, ordered: Sequence[Entry],
               problems: tuple[Problem, ...]) -> None:
         """The ledger rows of this run are recorded with it, so reusing it is what a full
         run would compute again (holding entries to their own ledger rows changes
         nothing). Stored in chunks, each its own row, so that a large archive's stories
-        are not held twice over, as objects and as one blob, while they are written."""
+        are not held twice over, as objects and as one blob, while they are written.
+        Stories held as rows (StoryRows) are stored as the rows they are."""
         chunks = range(0, len(ordered), SNAPSHOT_CHUNK)
         head = (problems, {selection_key(c): select(ordered, c) for c in config.channels},
                 len(ordered), len(chunks), 0, 0)
+        rows = ordered.rows if isinstance(ordered, StoryRows) else None
         cache.put_snapshot(listing.fingerprint, {
             _Snapshot.HEAD: pickle.dumps(head, protocol=5),
             _Snapshot.LISTING: marshal.dumps(listing.files),
-            _Snapshot.URLS: marshal.dumps([e.url for e in ordered])})
+            _Snapshot.URLS: marshal.dumps([row[1] for row in rows] if rows is not None
+                                          else [e.url for e in ordered])})
         for n, start in enumerate(chunks):
+            end = start + SNAPSHOT_CHUNK
             cache.put_snapshot(listing.fingerprint, {_Snapshot.CHUNKS + n: marshal.dumps(
-                [_row(entry) for entry in ordered[start:start + SNAPSHOT_CHUNK]])}, keep=True)
+                rows[start:end] if rows is not None else [_row(e) for e in ordered[start:end]])},
+                keep=True)
 
     def store_added(self, cache: Cache, listing: Listing, config: Config, stories: Stories,
                     added: list[Entry]) -> None:
@@ -415,6 +426,14 @@ def _row(entry: Entry) -> tuple[Any, ...]:
             warnings, disagreement, updated.isoformat() if updated else None, recheck)
 
 
+_ROW_FIELDS = 13
+
+
+def _row_order(row: tuple[Any, ...]) -> tuple[float, str]:
+    """select.story_order of the row's entry, without making the entry."""
+    return (-datetime.fromisoformat(row[3]).timestamp(), row[1])
+
+
 def _entry(row: tuple[Any, ...]) -> Entry:
     (path, url, title, published, captured, source_time, authors, section, content_hash,
      warnings, disagreement, updated, recheck) = row
@@ -425,3 +444,39 @@ def _entry(row: tuple[Any, ...]) -> Entry:
                  section, content_hash, warnings, disagreement,
                  datetime.fromisoformat(updated) if updated else None, recheck)
 
+
+
+class StoryRows(Sequence[Entry]):
+    """Stories newest first, held as the snapshot's rows and made entries only as they
+    are read (each once). A channel's selection reads the newest few hundred; a run that
+    changed a few files of a large archive stores the others back as the rows they were.
+    Making all of them entries and rows again cost 100,000 stories a second."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+        self._made: list[Entry | None] = [None] * len(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Entry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Entry]: ...
+
+    def __getitem__(self, index: int | slice) -> Entry | list[Entry]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self.rows)))]
+        entry = self._made[index]
+        if entry is None:
+            try:
+                entry = self._made[index] = _entry(self.rows[index])
+            except (TypeError, ValueError) as e:
+                raise DamagedSnapshot("the cache's snapshot of the archive's stories is "
+                                      "damaged") from e
+        return entry
+
+    def __iter__(self) -> Iterator[Entry]:
+        for index in range(len(self.rows)):
+            yield self[index]

@@ -463,6 +463,41 @@ def test_changed_and_removed_files_are_read_alone_and_merged_again(tmp_path: Pat
     assert "(0 read)" in _reports_and_feeds_equal_uncached(tmp_path)
 
 
+def test_edit_makes_entries_only_of_the_stories_the_selections_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edited file's story is merged again; the other stories stay the rows the
+    snapshot keeps them as. Only those a channel's selection reads become entries: here
+    the newest few, of 60. What is stored again gives back every story (next build)."""
+    from datetime import UTC, datetime
+
+    from syndicate import stories
+    from syndicate.build import build
+    from syndicate.config import load_config
+
+    make_articles(tmp_path / "articles", 60)
+    write_config(tmp_path, {"all": dict(CHANNELS["all"], limit=5)})
+    assert run_cli("build", "-c", str(tmp_path / "config.yaml")).code == 0
+    made: list[str] = []
+    original = stories._entry
+
+    def counting(row):  # type: ignore[no-untyped-def]
+        made.append(row[0])
+        return original(row)
+
+    monkeypatch.setattr(stories, "_entry", counting)
+    old = tmp_path / "articles" / "000007.txt"
+    old.write_text(old.read_text(encoding="utf-8").replace("第二段", "改写的第二段"),
+                   encoding="utf-8")
+    report = build(load_config(tmp_path / "config.yaml"), datetime.now(UTC))
+    assert report.files_parsed == 1 and report.articles == 60
+    assert 5 <= len(made) <= 10, made
+    monkeypatch.undo()
+    _same_as_uncached(tmp_path)
+    old.unlink()  # through the stored rows again: every other story is still there
+    _same_as_uncached(tmp_path)
+    assert "59 articles" in run_cli("build", "-v", "-c", str(tmp_path / "config.yaml")).out
+
+
 def test_a_change_the_cache_has_no_record_of_goes_through_the_full_pass(site_dir: Path) -> None:
     """A changed file whose last entry the cache lacks (here deleted by hand): the run
     cannot tell which story the file held, so it reads the archive's entries whole."""
