@@ -200,10 +200,16 @@ def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progr
     new and changed files only, but all of the last run's stories. `read_already`: files
     this run read before (_add_new_stories), whose entries the cache now holds."""
     site = config.site
-    before = {path: (size, mtime_ns) for path, size, mtime_ns in previous.files()}
-    listed = {path: (size, mtime_ns) for path, size, mtime_ns in listing.files}
-    gone = [path for path, signature in before.items() if listed.get(path) != signature]
-    new = [file for file in listing.files if before.get(file[0]) != file[1:]]
+    # (path, size, mtime_ns): a changed file is in both differences, with its old and
+    # its new signature. Sets, since the listings of a large archive are long.
+    listed = set(listing.files)
+    known = set(previous.files())
+    gone_files, new_files = known - listed, listed - known
+    del known
+    before = {path: (size, mtime_ns) for path, size, mtime_ns in gone_files}
+    gone = sorted(before)  # removed, renamed or changed
+    new = sorted(new_files)  # added, renamed or changed
+    listed_again = {path for path, _size, _mtime_ns in new_files}  # of `gone`: changed
     if (not gone and not new) or len(gone) + len(new) > ADDITIONS_MAX:
         # (No file changed: the listing's fingerprint did for another reason, such as
         # the time zone the files are read in. The full pass reads them all again.)
@@ -232,7 +238,7 @@ def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progr
         time_sensitive = time_sensitive or recheck
         if not recheck:
             fresh.append(row)
-    cache.forget_files([path for path in gone if path not in listed])
+    cache.forget_files([path for path in gone if path not in listed_again])
     cache.put_files(fresh)
 
     # Every capture of every story these files held or hold now, merged again.
@@ -240,7 +246,7 @@ def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progr
             if record.entry is not None}
     # (A cached record counts for a file listed as it was recorded, as in index_archive.)
     captures = {path: record.entry for path, record in cache.captures(sorted(urls)).items()
-                if listed.get(path) == (record.size, record.mtime_ns) and record.entry}
+                if (path, record.size, record.mtime_ns) in listed and record.entry}
     captures.update((path, record.entry) for path, record in records.items() if record.entry)
     merged = merge_captures(captures[path] for path in sorted(captures))
     entries, ledger_changes = apply_ledger(merged.entries, cache.ledger_for(sorted(urls)))
@@ -317,6 +323,7 @@ class _Snapshot:
         self.added_chunks: int = added_chunks
         self.added_stories: int = added_stories
         self._urls: list[str] | None = None
+        self._files: tuple[tuple[str, int, int], ...] | None = None
 
     @staticmethod
     def load(cache: Cache) -> _Snapshot | None:
@@ -347,7 +354,9 @@ class _Snapshot:
 
     def files(self) -> tuple[tuple[str, int, int], ...]:
         """The listing's (path, size, mtime_ns) of every file, in scan order."""
-        return tuple(self._part(self.LISTING))
+        if self._files is None:
+            self._files = tuple(self._part(self.LISTING))
+        return self._files
 
     def urls(self) -> list[str]:
         if self._urls is None:
