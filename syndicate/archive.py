@@ -299,11 +299,10 @@ def _parsed(data: bytes, fmt: Format) -> bytes:
     """`data`, after checking that it parses back (never write a document that does not)."""
     if fmt == "json":
         json.loads(data)
-    else:
-        import lxml.etree
+        return data
+    from syndicate.render.common import well_formed
 
-        lxml.etree.fromstring(data)
-    return data
+    return well_formed(data)
 
 
 def _write_parts(site: Site, channel: Channel, key: str, fmt: Format, parts: Sequence[bytes]) -> bool:

@@ -63,6 +63,7 @@ def render_feed(config: Config, channel: Channel, fmt: Format, items: Sequence[A
     import lxml.etree
 
     from syndicate.render import RENDERERS
+    from syndicate.render.common import well_formed
 
     renderer = RENDERERS[fmt]
     try:
@@ -74,7 +75,7 @@ def render_feed(config: Config, channel: Channel, fmt: Format, items: Sequence[A
         if fmt == "json":
             json.loads(data)
         else:
-            lxml.etree.fromstring(data)
+            well_formed(data)
     except (ValueError, TypeError, lxml.etree.LxmlError) as e:
         raise RenderError(channel.id, fmt, str(e)) from e
     return data, dropped

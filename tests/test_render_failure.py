@@ -62,3 +62,24 @@ def test_next_good_run_repairs_it(built: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.undo()
     assert cli.main(["build", "-c", str(built)]) == 0
     assert "story-5" in (built.parent / "feeds" / "all.atom").read_text(encoding="utf-8")
+
+
+def test_feed_that_is_not_well_formed_is_never_written(built: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Every feed is read through by expat before it is written: a renderer bug that
+    gives broken XML costs that feed this run, never its readers' copy."""
+    feeds = built.parent / "feeds"
+    before = (feeds / "all.xml").read_bytes()
+    original: Callable[..., bytes] = RENDERERS["rss"]
+
+    def broken(site: Any, channel: Any, items: Sequence[Any]) -> bytes:
+        data = original(site, channel, items)
+        return data.replace(b"</channel>", b"</chanel>") if channel.id == "all" else data
+
+    monkeypatch.setitem(RENDERERS, "rss", broken)
+    assert cli.main(["build", "-c", str(built)]) == cli.EXIT_OUTPUT
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "all.xml" in line]
+    assert "not well-formed XML: mismatched tag" in line
+    assert (feeds / "all.xml").read_bytes() == before
+    assert "story-5" in (feeds / "other.xml").read_text(encoding="utf-8")
