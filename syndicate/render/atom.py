@@ -13,25 +13,25 @@ from syndicate.render import feedgen_base
 from syndicate.render.common import enclosures, rfc3339, serialize
 from syndicate.render.site import preview_url
 
-ATOM = "http://www.w3.org/2005/Atom"
-LINK = f"{{{ATOM}}}link"
+# feedgen's tree names its elements without the Atom namespace (see feedgen_base.atom_tree).
+LINK = "link"
 
 
 def render(site: Site, channel: Channel, items: Sequence[Article]) -> bytes:
     self_url = site.feed_url(channel.id, "atom")
     fg = feedgen_base.build(site, channel, items, self_url, "application/atom+xml")
-    root = lxml.etree.fromstring(fg.atom_str())
+    root = feedgen_base.atom_tree(fg)
     # The channel's preview page: see render/site.py (preview_url) for why rel="related".
     root.findall(LINK)[-1].addnext(lxml.etree.Element(
         LINK, href=preview_url(site, channel), rel="related", type="text/html"))
     # feedgen writes +00:00; the Z form is the one most tools print and compare.
-    for stamp in root.iter(f"{{{ATOM}}}updated", f"{{{ATOM}}}published"):
+    for stamp in root.iter("updated", "published"):
         stamp.text = rfc3339(datetime.fromisoformat(stamp.text or ""))
-    for entry, article in zip(root.iter(f"{{{ATOM}}}entry"), items, strict=True):
+    for entry, article in zip(root.iter("entry"), items, strict=True):
         # feedgen's entry links come out without rel/type (see feedgen_base): rebuild them.
         for link in entry.findall(LINK):
             entry.remove(link)
-        anchor = entry.find(f"{{{ATOM}}}title")
+        anchor = entry.find("title")
         assert anchor is not None
         links = [{"rel": "alternate", "type": "text/html", "href": article.url}]
         if article.original_url:
