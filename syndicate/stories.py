@@ -350,7 +350,7 @@ class _Snapshot:
         try:
             return marshal.loads(self.cache.snapshot_part(part) or b"")
         except (EOFError, TypeError, ValueError) as e:
-            raise DamagedSnapshot("the cache's snapshot of the archive's stories is damaged") from e
+            raise _damaged() from e
 
     def files(self) -> tuple[tuple[str, int, int], ...]:
         """The listing's (path, size, mtime_ns) of every file, in scan order."""
@@ -373,7 +373,7 @@ class _Snapshot:
         rows = [row for n in range(self.chunks) for row in self._part(self.CHUNKS + n)]
         later = [row for n in range(self.added_chunks) for row in self._part(self.ADDED + n)]
         if not all(type(row) is tuple and len(row) == _ROW_FIELDS for row in chain(rows, later)):
-            raise DamagedSnapshot("the cache's snapshot of the archive's stories is damaged")
+            raise _damaged()
         for row in later:
             bisect.insort(rows, row, key=_row_order)
         return rows
@@ -440,7 +440,14 @@ _ROW_FIELDS = 13
 
 def _row_order(row: tuple[Any, ...]) -> tuple[float, str]:
     """select.story_order of the row's entry, without making the entry."""
-    return (-datetime.fromisoformat(row[3]).timestamp(), row[1])
+    try:
+        return (-datetime.fromisoformat(row[3]).timestamp(), row[1])
+    except (TypeError, ValueError) as e:
+        raise _damaged() from e
+
+
+def _damaged() -> DamagedSnapshot:
+    return DamagedSnapshot("the cache's snapshot of the archive's stories is damaged")
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
@@ -452,7 +459,6 @@ def _entry(row: tuple[Any, ...]) -> Entry:
                  datetime.fromisoformat(source_time) if source_time else None, authors,
                  section, content_hash, warnings, disagreement,
                  datetime.fromisoformat(updated) if updated else None, recheck)
-
 
 
 class StoryRows(Sequence[Entry]):
@@ -482,8 +488,7 @@ class StoryRows(Sequence[Entry]):
             try:
                 entry = self._made[index] = _entry(self.rows[index])
             except (TypeError, ValueError) as e:
-                raise DamagedSnapshot("the cache's snapshot of the archive's stories is "
-                                      "damaged") from e
+                raise _damaged() from e
         return entry
 
     def __iter__(self) -> Iterator[Entry]:

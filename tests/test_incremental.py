@@ -498,6 +498,31 @@ def test_edit_makes_entries_only_of_the_stories_the_selections_read(
     assert "59 articles" in run_cli("build", "-v", "-c", str(tmp_path / "config.yaml")).out
 
 
+def test_snapshot_rows_with_damaged_values_are_computed_again(site_dir: Path) -> None:
+    """Rows of the right shape whose dates cannot be read: the edit that places a story
+    among them finds out, before anything is written, and the build runs again from
+    the archive, with a notice."""
+    import marshal
+
+    from syndicate.stories import _Snapshot
+
+    db = sqlite3.connect(site_dir / ".syndicate" / "state.sqlite")
+    [(data,)] = db.execute("SELECT data FROM snapshot WHERE part = ?", (_Snapshot.CHUNKS,))
+    rows = [(*row[:3], "not a date", *row[4:]) for row in marshal.loads(data)]
+    db.execute("UPDATE snapshot SET data = ? WHERE part = ?", (marshal.dumps(rows),
+                                                               _Snapshot.CHUNKS))
+    db.commit()
+    db.close()
+    edited = site_dir / "articles" / "000030.txt"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("第二段", "改写的第二段"),
+                      encoding="utf-8")
+    result = run_cli("build", "-c", str(site_dir / "config.yaml"))
+    assert result.code == 0 and "Traceback" not in result.err
+    [notice] = [line for line in result.err.splitlines() if "damaged" in line]
+    assert "computed again from the archive" in notice
+    _same_as_uncached(site_dir)
+
+
 def test_a_change_the_cache_has_no_record_of_goes_through_the_full_pass(site_dir: Path) -> None:
     """A changed file whose last entry the cache lacks (here deleted by hand): the run
     cannot tell which story the file held, so it reads the archive's entries whole."""
