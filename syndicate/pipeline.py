@@ -56,7 +56,8 @@ OVERLAP_MAX_STORIES = 20_000
 def render_feed(config: Config, channel: Channel, fmt: Format, items: Sequence[Article],
                 history: archive.History | None = None) -> tuple[bytes, int]:
     """The feed's bytes within the channel's byte budget, and how many items were dropped.
-    The bytes are parsed back before they are returned: a feed that does not parse is
+    The bytes are read back before they are returned (expat for XML, see
+    render.common.well_formed; json.loads for JSON Feed): a feed that does not parse is
     never written. `history`: the link to the newest archive month (archive: monthly)."""
     # The rendering stack (feedgen, lxml) is imported on first use: a cron run that finds
     # nothing changed renders nothing and is spared loading it.

@@ -197,8 +197,9 @@ def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progr
     """The last result with the stories of the files changed, removed or added since
     computed again, each from all its captures, as the full pass would; None when more
     than ADDITIONS_MAX files changed, or the cache lacks a file's last record. Reads the
-    new and changed files only, but all of the last run's stories. `read_already`: files
-    this run read before (_add_new_stories), whose entries the cache now holds."""
+    new and changed files only; the last run's stories stay rows, made entries only as
+    the selections read them (StoryRows). `read_already`: files this run read before
+    (_add_new_stories), whose entries the cache now holds."""
     site = config.site
     # (path, size, mtime_ns): a changed file is in both differences, with its old and
     # its new signature. Sets, since the listings of a large archive are long.
@@ -218,7 +219,9 @@ def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progr
     if any((old[path].size, old[path].mtime_ns) != before[path] if path in old else True
            for path in gone):
         return None  # the cache's records are not those the snapshot was made from
-    kept = previous.rows()  # before any write: a damaged snapshot is raised here
+    # Before any write: rows of the wrong shape are raised here, rows with values that
+    # cannot be read when ordering or selecting reads them (still before any write).
+    kept = previous.rows()
 
     # The new and changed files: read, unless this run already did (_add_new_stories
     # stores the new files it read). A changed file's record is `old`, which is stale.
