@@ -89,8 +89,8 @@ class Entry:
     def rendered_key(self) -> str:
         """What of this entry a rendered file (feed, page, archive month) depends on: the
         digests that spare an unchanged file its rendering are made of these."""
-        return (f"{self.path}|{self.url}|{self.content_hash}|{self.published.isoformat()}|"
-                f"{(self.updated or self.captured).isoformat()}")
+        return (f"{self.path}|{self.url}|{self.content_hash}|{self.published.timestamp()}|"
+                f"{(self.updated or self.captured).timestamp()}")
 
     def __reduce__(self) -> tuple[type[Entry], tuple[object, ...]]:
         # Entries are pickled to and from worker processes and in the snapshot's head

@@ -30,7 +30,7 @@ from functools import partial
 from itertools import chain
 from typing import Any, overload
 
-from syndicate.cache import Cache, FileRecord, FileRow
+from syndicate.cache import Cache, FileRecord, FileRow, instant
 from syndicate.errors import SyndicateError
 from syndicate.index import Progress, first_pass, index_archive
 from syndicate.listing import Listing
@@ -426,16 +426,16 @@ class _Snapshot:
 
 # The snapshot's stories are kept as rows of plain values (marshal), not pickled Entry
 # objects: storing a large archive's stories is half of what pickling them cost, and
-# every full pass does it. Dates are ISO strings: an entry's are UTC or a fixed offset
-# (cache.record_from_row), which fromisoformat gives back as they were.
+# every full pass does it. Dates are POSIX timestamps, as in the cache's tables (see
+# cache.instant); a row's published timestamp is the one story_order sorts by.
 
 def _row(entry: Entry) -> tuple[Any, ...]:
     (path, url, title, published, captured, source_time, authors, section, content_hash,
      warnings, disagreement, updated, recheck) = entry_fields(entry)
-    return (path, url, title, published.isoformat(),
-            None if captured == published else captured.isoformat(),
-            source_time.isoformat() if source_time else None, authors, section, content_hash,
-            warnings, disagreement, updated.isoformat() if updated else None, recheck)
+    return (path, url, title, published.timestamp(),
+            None if captured == published else captured.timestamp(),
+            source_time.timestamp() if source_time else None, authors, section, content_hash,
+            warnings, disagreement, updated.timestamp() if updated else None, recheck)
 
 
 _ROW_FIELDS = 13
@@ -443,10 +443,10 @@ _ROW_FIELDS = 13
 
 def _row_order(row: tuple[Any, ...]) -> tuple[float, str]:
     """select.story_order of the row's entry, without making the entry."""
-    try:
-        return (-datetime.fromisoformat(row[3]).timestamp(), row[1])
-    except (TypeError, ValueError) as e:
-        raise _damaged() from e
+    published = row[3]
+    if not isinstance(published, float):
+        raise _damaged()
+    return (-published, row[1])
 
 
 def _damaged() -> DamagedSnapshot:
@@ -456,12 +456,12 @@ def _damaged() -> DamagedSnapshot:
 def _entry(row: tuple[Any, ...]) -> Entry:
     (path, url, title, published, captured, source_time, authors, section, content_hash,
      warnings, disagreement, updated, recheck) = row
-    published_at = datetime.fromisoformat(published)
+    published_at = instant(published)
     return Entry(path, url, title, published_at,
-                 datetime.fromisoformat(captured) if captured else published_at,
-                 datetime.fromisoformat(source_time) if source_time else None, authors,
+                 published_at if captured is None else instant(captured),
+                 None if source_time is None else instant(source_time), authors,
                  section, content_hash, warnings, disagreement,
-                 datetime.fromisoformat(updated) if updated else None, recheck)
+                 None if updated is None else instant(updated), recheck)
 
 
 class StoryRows(Sequence[Entry]):
@@ -490,7 +490,7 @@ class StoryRows(Sequence[Entry]):
         if entry is None:
             try:
                 entry = self._made[index] = _entry(self.rows[index])
-            except (TypeError, ValueError) as e:
+            except (TypeError, ValueError, OverflowError, OSError) as e:
                 raise _damaged() from e
         return entry
 

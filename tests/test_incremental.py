@@ -268,6 +268,33 @@ def test_ledger_survives_a_cache_from_another_version(site_dir: Path) -> None:
         first["date_published"], first["date_modified"])
 
 
+def test_ledger_with_dates_as_text_survives_the_upgrade(site_dir: Path) -> None:
+    """Caches before schema 11 kept the ledger's dates as ISO 8601 text; upgrading from
+    one still keeps what readers were told."""
+    from datetime import UTC, datetime
+
+    first = _item(site_dir, 54)
+    db = sqlite3.connect(site_dir / ".syndicate" / "state.sqlite")
+    rows = db.execute("SELECT url, published, updated FROM ledger").fetchall()
+    assert rows and all(isinstance(p, float) and isinstance(u, float) for _url, p, u in rows)
+    db.executemany("UPDATE ledger SET published = ?, updated = ? WHERE url = ?",
+                   [(datetime.fromtimestamp(p, UTC).isoformat(),
+                     datetime.fromtimestamp(u, UTC).isoformat(), url) for url, p, u in rows])
+    db.execute("UPDATE meta SET value = '10' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    path = site_dir / "articles" / "000054.txt"
+    original = path.read_text(encoding="utf-8")
+    path.write_text(f"<!--{int(original[4:17]) + 3_600_000}-->" + original[20:], encoding="utf-8")
+    result = run_cli("build", "-c", str(site_dir / "config.yaml"))
+    assert result.code == 0
+    assert "schema 10, this syndicate uses" in result.err
+    assert "keeping its ledger of 60 stories" in result.err
+    again = _item(site_dir, 54)
+    assert (again["date_published"], again["date_modified"]) == (
+        first["date_published"], first["date_modified"])
+
+
 def test_unreadable_snapshot_is_computed_again(site_dir: Path) -> None:
     db = sqlite3.connect(site_dir / ".syndicate" / "state.sqlite")
     db.execute("UPDATE snapshot SET data = ?", (b"not a pickle",))
@@ -627,8 +654,9 @@ def test_added_files_are_told_from_any_other_change_of_the_listing() -> None:
 
 
 def test_snapshot_rows_give_back_the_entries_they_were_made_of() -> None:
-    """The snapshot keeps stories as rows of plain values: every field comes back,
-    dates with their offsets."""
+    """The snapshot keeps stories as rows of plain values: every field comes back, and
+    every date to the microsecond, in UTC (the <time> value's own offset is not kept:
+    nothing shows it)."""
     from datetime import UTC, datetime, timedelta, timezone
 
     from syndicate.model import Entry
@@ -646,10 +674,10 @@ def test_snapshot_rows_give_back_the_entries_they_were_made_of() -> None:
                  content_hash="1" * 32)
     for entry in (full, bare):
         back = _entry(_row(entry))
-        assert back == entry
-        assert [d.utcoffset() for d in (back.published, back.captured, back.source_time)
-                if d] == [d.utcoffset() for d in (entry.published, entry.captured,
-                                                  entry.source_time) if d]
+        assert back == entry  # aware datetimes are equal when their instants are
+        assert all(d.tzinfo is UTC for d in (back.published, back.captured, back.source_time,
+                                            back.updated) if d)
+    assert _entry(_row(full)).published.microsecond == 123000
 
 
 def test_first_channel_with_images_as_enclosures_gets_bodies_without_images(tmp_path: Path) -> None:
