@@ -5,8 +5,8 @@ imports nothing of the parser."""
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,7 @@ def parse_settings(config: Config) -> str:
     return f"{__version__}|{config.site.timezone}|{','.join(config.site.encodings)}"
 
 
-def scan(config: Config) -> Iterator[tuple[str, int, int]]:
+def scan(config: Config) -> list[tuple[str, int, int]]:
     """(path relative to the source, size, mtime_ns) for every candidate article file, in
     a stable order. Dotfiles and dot-folders, non-article extensions, and the output and cache
     folders (when they live inside the source) are passed over. A symbolic link to a
@@ -42,8 +42,11 @@ def scan(config: Config) -> Iterator[tuple[str, int, int]]:
 
     Each folder is listed through an open descriptor, so that each file's stat resolves
     its name within the folder rather than its whole path: half the cost of a warm build
-    of a large archive is these stats."""
+    of a large archive is these stats. The loop over the files is kept lean (a list, not
+    a generator; no call per file but the stat): the rest of it costs a tenth as much."""
     site = config.site
+    files: list[tuple[str, int, int]] = []
+    append = files.append
     # Folders are known by (device, inode), so that no path to them, through a link or
     # not, is listed twice or lists the output or the cache.
     skip = {_identity(folder) for folder in (site.output, site.cache)} - {None}
@@ -61,27 +64,31 @@ def scan(config: Config) -> Iterator[tuple[str, int, int]]:
                 continue
             seen.add((identity.st_dev, identity.st_ino))
             with os.scandir(descriptor) as listing:
-                found = sorted(listing, key=_name)
+                found = sorted(listing, key=_NAME)
             subfolders = []
             for item in found:
                 name = item.name
-                if name.startswith("."):
+                if name[0] == ".":
                     continue
                 if item.is_dir():  # a folder, or a link to one
                     path = os.path.join(folder, name)
                     if _identity(path) not in skip:
                         subfolders.append((path, f"{prefix}{name}/"))
-                elif _extension(name) not in NOT_ARTICLES:
-                    try:
-                        stat = item.stat()
-                    except OSError:
-                        continue  # vanished, or a link to nothing
-                    yield prefix + name, stat.st_size, stat.st_mtime_ns
+                    continue
+                dot = name.rfind(".")  # the extension, if the name has one
+                if dot > 0 and name[dot:].lower() in NOT_ARTICLES:
+                    continue
+                try:
+                    stat = item.stat()
+                except OSError:
+                    continue  # vanished, or a link to nothing
+                append((prefix + name, stat.st_size, stat.st_mtime_ns))
         except OSError:
             continue
         finally:
             os.close(descriptor)
         stack.extend(reversed(subfolders))
+    return files
 
 
 def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
@@ -93,13 +100,7 @@ def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     return (stat.st_dev, stat.st_ino)
 
 
-def _name(item: os.DirEntry[str]) -> str:
-    return item.name
-
-
-def _extension(name: str) -> str:
-    dot = name.rfind(".")
-    return name[dot:].lower() if dot > 0 else ""
+_NAME = operator.attrgetter("name")
 
 
 @dataclass(frozen=True, slots=True)
