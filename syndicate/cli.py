@@ -4,6 +4,7 @@ that prints or reads the clock."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -117,6 +118,27 @@ class _Log:
             print(_summary(report, verb))
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's, told the terminal's width. argparse makes a formatter for every
+    argument added (to check its metavar), and one not told the width imports shutil
+    (and with it bz2 and lzma) to find it: 5 ms of every run, help or not."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_columns() - 2)
+
+
+def _columns() -> int:
+    """shutil.get_terminal_size().columns: $COLUMNS, else the terminal's, else 80."""
+    with contextlib.suppress(KeyError, ValueError):
+        if (columns := int(os.environ["COLUMNS"])) > 0:
+            return columns
+    stdout = sys.__stdout__  # None without a stdout
+    try:
+        return (os.get_terminal_size(stdout.fileno()).columns if stdout else 0) or 80
+    except (ValueError, OSError):  # not a terminal, or closed
+        return 80
+
+
 def _parser() -> argparse.ArgumentParser:
     def add_common(p: argparse.ArgumentParser, default: object) -> None:
         # Accepted before and after the command (`syndicate -c x.yaml build` and
@@ -131,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="text: one readable line per problem (default); json: one JSON "
                             "object per line, for log collectors")
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
     add_common(common, argparse.SUPPRESS)
 
     parser = argparse.ArgumentParser(
@@ -139,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Turn an archive of news-article files into RSS 2.0, Atom 1.0 and "
                     "JSON Feed files, one set per channel declared in the config.",
         epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"syndicate {__version__}")
     add_common(parser, None)
@@ -147,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
 
     b = commands.add_parser(
         "build", parents=[common], epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
         help="parse the archive and write every channel's feeds",
         description="Parse the archive, select each channel's items and write its feeds. "
                     "Files whose bytes would not change are left untouched. Silent on "
@@ -173,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
 
     k = commands.add_parser(
         "check", parents=[common], epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
         help="check the config and every article; write nothing",
         description="Check the config and every article and render every feed in memory; "
                     "list every problem, one line per file. Nothing is written.",
@@ -182,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
 
     ls = commands.add_parser(
         "list", parents=[common], epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
         help="show each channel's article counts and newest date",
         description="Read the archive and show a table of the channels: MATCHED is how many "
                     "articles the channel's rules select, IN FEED how many its feeds carry "
@@ -193,7 +215,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sh = commands.add_parser(
         "show", parents=[common], epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
         help="print one article file as the parser reads it, as JSON",
         description="Parse FILE with the config's time zone and encodings (UTC and the "
                     "defaults without a config) and print the article as JSON. For a file "
@@ -204,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sv = commands.add_parser(
         "serve", parents=[common], epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
         help="preview the output folder over HTTP on this machine",
         description="Serve the output folder (and nothing else) over HTTP with the right "
                     "Content-Type for each format, ETag and Last-Modified, 304 answers and "
@@ -221,7 +243,7 @@ def _parser() -> argparse.ArgumentParser:
 
     it = commands.add_parser(
         "init", parents=[common], epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
         help="write a starter config.yaml from the sections found in the archive",
         description="Read the archive and write a config (the -c file, default "
                     "./config.yaml) with one channel per section found plus an `all` "
@@ -235,7 +257,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cr = commands.add_parser(
         "cron", parents=[common], epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
         help="print, install or remove the crontab line for the configured schedule",
         description="Print the crontab line that builds the feeds on the config's schedule: "
                     "at site.schedule when every channel shares it, else every minute with "

@@ -120,6 +120,22 @@ def test_help_lists_every_exit_code(args: list[str]) -> None:
         assert re.search(rf"^\s+{code}\s+\w", run.out, re.MULTILINE), f"exit {code} not in help"
 
 
+@pytest.mark.parametrize("columns", [60, 200])
+def test_help_fits_the_width_in_columns(columns: int) -> None:
+    """Help is wrapped to $COLUMNS, as argparse does by itself (it is told the width, so
+    that building the command line imports no shutil: see cli._HelpFormatter)."""
+    run = run_cli("build", "--help", env={"COLUMNS": str(columns)})
+    assert run.code == 0
+    usage = run.out.split("\n\n")[0].splitlines()
+    assert all(len(line) <= columns for line in usage)
+    assert (len(usage) == 1) == (columns == 200)
+    script = ("import sys\nfrom syndicate.cli import _parser\n_parser().parse_args(['build'])\n"
+              "print('shutil' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.strip() == "False"
+
+
 def test_version() -> None:
     run = run_cli("--version")
     assert run.code == 0
