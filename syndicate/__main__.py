@@ -10,10 +10,10 @@ def run() -> None:
     # objects that survived. Importing syndicate and building make hundreds of thousands
     # of objects that live until the process ends and form no cycles: the collector ran
     # 220 times in a cold build of 10,000 articles (85-130 ms of the main process's CPU)
-    # and 31 times in a build that finds one new article (8-13 ms). After every 100,000
-    # new objects instead: 28 times and 17 ms, and not at all. mypy does the same. It is
-    # set before cli.py is imported, because importing is where a small build's
-    # collections happen; worker processes inherit it.
+    # and 30 to 100 times in one that finds one new article or none (8-17 ms). After
+    # every 100,000 new objects instead: 28 times and 17 ms, and not at all. mypy does
+    # the same. It is set before cli.py is imported, because importing is where a small
+    # build's collections happen; worker processes inherit it.
     gc.set_threshold(100_000, *gc.get_threshold()[1:])
     from syndicate.cli import main
 
