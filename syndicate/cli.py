@@ -121,7 +121,7 @@ class _Log:
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """argparse's, told the terminal's width. argparse makes a formatter for every
     argument added (to check its metavar), and one not told the width imports shutil
-    (and with it bz2 and lzma) to find it: 5 ms of every run, help or not."""
+    (and with it bz2 and lzma) to find it: 2-5 ms of every run, help or not."""
 
     def __init__(self, prog: str) -> None:
         super().__init__(prog, width=_columns() - 2)
