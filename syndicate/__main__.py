@@ -2,7 +2,9 @@
 process set up for it first."""
 
 import gc
+import os
 import sys
+import threading
 
 
 def run() -> None:
@@ -17,7 +19,26 @@ def run() -> None:
     gc.set_threshold(100_000, *gc.get_threshold()[1:])
     from syndicate.cli import main
 
-    sys.exit(main())
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)  # let the other threads finish as usual
+    exit_now(code)
+
+
+def exit_now(code: int) -> None:
+    """End the process without tearing the interpreter down. Freeing every object one by
+    one (the modules, a build's entries and articles) took 40-50 ms after a cold build
+    of 10,000 articles, for nothing: the OS takes the memory back at once. mypy ends the
+    same way. Everything the command opened is closed by now (the cache, the build lock,
+    the files it wrote); only Python's own buffers of stdout and stderr are left to flush."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            pass  # the reader left (`syndicate show FILE | head`): fine, as in cli.main
+        except (OSError, ValueError):  # a full disk, a closed stream
+            code = code or 120  # what Python itself exits with when this flush fails
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -159,6 +159,24 @@ def test_v_prints_one_summary_line(config: Path) -> None:
     assert "4 articles" in line and "3 written" in line
 
 
+@pytest.mark.parametrize("args", [["show", str(SEED)], ["build", "-v"]])
+def test_a_reader_that_left_before_the_output_is_no_error(config: Path, args: list[str]) -> None:
+    # `syndicate show FILE | head -c0`: stdout is a pipe nobody reads any more. Buffered
+    # as usual (as under cron: no PYTHONUNBUFFERED), short output is still in Python's
+    # buffer when the command ends, so it is the flush on the way out that meets the
+    # closed pipe (see __main__.exit_now); unbuffered, the command's own print does.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    reading, writing = os.pipe()
+    os.close(reading)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "syndicate", *args], cwd=config.parent,
+                              stdout=writing, stderr=subprocess.PIPE, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL, env=env)
+    finally:
+        os.close(writing)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
 def test_check_writes_nothing(config: Path) -> None:
     run = run_cli("check", "-c", str(config), cwd=config.parent)
     assert (run.code, run.out, run.err) == (0, "", "")
