@@ -73,7 +73,10 @@ def _fragment(body: str) -> HtmlElement:
         return lxml.html.Element("div")
     try:
         return lxml.html.fragment_fromstring(body, create_parent="div")
-    except (lxml.etree.ParserError, ValueError):
+    except (lxml.etree.ParserError, ValueError, AssertionError, IndexError):
+        # Nothing to parse, or text lxml refuses; or a "fragment" that is the start of a
+        # whole page with no <body> (a scraper that saved the <head>), which lxml.html
+        # rejects with an assert (an IndexError under python -O).
         return lxml.html.Element("div")
 
 
