@@ -6,14 +6,13 @@ articles that reach a feed; the first pass (parse.py) reads every file without i
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 import lxml.etree
 import lxml.html
-from lxml.html import HtmlElement
+from lxml.etree import _Element as Element
 
 from syndicate.clean import absolute, image_mime, normalize_url, plain, sanitize
 from syndicate.model import Article, Entry, Image
@@ -68,22 +67,44 @@ def article_from(entry: Entry, body: str, *, without_images: bool = True) -> Art
     )
 
 
-def _fragment(body: str) -> HtmlElement:
+# lxml.html's own parser gives HtmlElement proxies, which it picks by calling a Python
+# function for every element the code touches (about 50 an article: 8% of the second
+# pass). The same libxml2 parser without that lookup gives plain elements; the few
+# HtmlElement methods used here are _text and _drop below. New elements come from the
+# parser too (makeelement), so that they belong to an HTML document as the parsed ones
+# do: libxml2 serializes some text differently in an XML one.
+_PARSER = lxml.etree.HTMLParser()
+_STRING_VALUE = lxml.etree.XPath("string()", smart_strings=False)
+
+
+def _text(element: Element) -> str:
+    """The element's text and its descendants', as HtmlElement.text_content gives it."""
+    return str(_STRING_VALUE(element))
+
+
+def _fragment(body: str) -> Element:
+    """lxml.html.fragment_fromstring(body, create_parent="div"), as plain elements; an
+    empty <div> for a body with no HTML to take."""
     if not body:
-        return lxml.html.Element("div")
+        return _PARSER.makeelement("div")
     try:
-        return lxml.html.fragment_fromstring(body, create_parent="div")
+        elements = lxml.html.fragments_fromstring(body, parser=_PARSER)
+        root = _PARSER.makeelement("div")
+        if elements and isinstance(elements[0], str):
+            root.text = elements.pop(0)
     except (lxml.etree.ParserError, ValueError, AssertionError, IndexError):
         # Nothing to parse, or text lxml refuses; or a "fragment" that is the start of a
         # whole page with no <body> (a scraper that saved the <head>), which lxml.html
         # rejects with an assert (an IndexError under python -O).
-        return lxml.html.Element("div")
+        return _PARSER.makeelement("div")
+    root.extend(elements)
+    return root
 
 
 class _Content:
     """The parts of the HTML fragment a feed needs, made absolute and sanitized."""
 
-    def __init__(self, root: HtmlElement, url: str, without_images: bool = True) -> None:
+    def __init__(self, root: Element, url: str, without_images: bool = True) -> None:
         _promote_lazy_images(root)
         _absolutize(root, url)
         section = next(root.iter("section"), None)
@@ -117,20 +138,20 @@ class _Content:
             self.body_html_without_images = sanitize("".join(without))
 
 
-def _outside(element: HtmlElement, container: HtmlElement | None) -> bool:
+def _outside(element: Element, container: Element | None) -> bool:
     return container is None or all(a is not container for a in element.iterancestors())
 
 
-def _leftover_body(root: HtmlElement) -> HtmlElement:
+def _leftover_body(root: Element) -> Element:
     """No <section>: the body is whatever is not address, time, lead figure or footer."""
-    body = lxml.html.Element("div")
+    body = _PARSER.makeelement("div")
     for child in list(root):
         if child.tag not in ("address", "time", "figure", "footer"):
             body.append(child)
     return body
 
 
-def _promote_lazy_images(root: HtmlElement) -> None:
+def _promote_lazy_images(root: Element) -> None:
     for img in root.iter("img"):
         src = (img.get("src") or "").strip()
         if src and not src.startswith("data:"):
@@ -142,7 +163,7 @@ def _promote_lazy_images(root: HtmlElement) -> None:
                 break
 
 
-def _absolutize(root: HtmlElement, base: str) -> None:
+def _absolutize(root: Element, base: str) -> None:
     for element in list(root.iter("a", "img")):
         attribute = "href" if element.tag == "a" else "src"
         value = element.get(attribute)
@@ -160,11 +181,11 @@ def _absolutize(root: HtmlElement, base: str) -> None:
             element.set(attribute, resolved)
 
 
-def _inline_image_blocks(body: HtmlElement) -> list[tuple[HtmlElement, HtmlElement]]:
+def _inline_image_blocks(body: Element) -> list[tuple[Element, Element]]:
     """Each body image with the block that presents it: a <figure>, or the scraped
     `<p><img><small>caption</small></p>` pattern (rewritten as a <figure>), or the
     <img> alone."""
-    blocks: list[tuple[HtmlElement, HtmlElement]] = []
+    blocks: list[tuple[Element, Element]] = []
     for img in list(body.iter("img")):
         parent = img.getparent()
         if parent is not None and parent.tag == "figure":
@@ -182,7 +203,7 @@ def _inline_image_blocks(body: HtmlElement) -> list[tuple[HtmlElement, HtmlEleme
     return blocks
 
 
-def _add_image(images: dict[str, Image], img: HtmlElement, *, lead: bool) -> None:
+def _add_image(images: dict[str, Image], img: Element, *, lead: bool) -> None:
     url = img.get("src")
     if not url or url in images:
         return
@@ -192,7 +213,7 @@ def _add_image(images: dict[str, Image], img: HtmlElement, *, lead: bool) -> Non
         caption_el = figure.find("figcaption")
         if caption_el is not None:
             cite = caption_el.find("cite")
-            credit = plain(cite.text_content()) if cite is not None else ""
+            credit = plain(_text(cite)) if cite is not None else ""
             caption = plain(_text_without(caption_el, "cite"))
     images[url] = Image(
         url=url,
@@ -205,54 +226,72 @@ def _add_image(images: dict[str, Image], img: HtmlElement, *, lead: bool) -> Non
     )
 
 
-def _summary(body: HtmlElement | None) -> str:
+def _summary(body: Element | None) -> str:
     if body is None:
         return ""
     for paragraph in body.iter("p"):
         if next(paragraph.iter("img"), None) is not None:
             continue
-        text = plain(paragraph.text_content())
+        text = plain(_text(paragraph))
         if text:
             return text
-    return plain(body.text_content())[:500]
+    return plain(_text(body))[:500]
 
 
-def _original(footer: HtmlElement | None, url: str) -> tuple[str | None, str | None]:
+def _original(footer: Element | None, url: str) -> tuple[str | None, str | None]:
     if footer is None:
         return None, None
     for link in footer.iter("a"):
         href = link.get("href")
-        text = link.text_content()
+        text = _text(link)
         for marker, lang in _ORIGINAL_LANGUAGE:
             if href and marker in text and href.startswith("http") and normalize_url(href) != url:
                 return href, lang
     return None, None
 
 
-def _text_without(element: HtmlElement, skip_tag: str) -> str:
+def _text_without(element: Element, skip_tag: str) -> str:
     parts = [element.text or ""]
     for child in element:
         if child.tag != skip_tag:
-            parts.append(child.text_content())
+            parts.append(_text(child))
         parts.append(child.tail or "")
     return "".join(parts)
 
 
-def _html(element: HtmlElement) -> str:
-    return str(lxml.html.tostring(element, encoding="unicode", with_tail=False))
+def _html(element: Element) -> str:
+    # (lxml.html.tostring is this plus a search for <meta> tags on every call: sanitize
+    # drops those anyway.)
+    return lxml.etree.tostring(element, method="html", encoding="unicode", with_tail=False)
 
 
-def _inner_html(element: HtmlElement | None) -> str:
+def _inner_html(element: Element | None) -> str:
+    """The HTML of what `element` (a <section>, <footer> or <div>) holds: one
+    serialization of the element without its attributes, less its start and end tags
+    (tests/test_seed.py holds it to serializing each child). A call per child cost a
+    fifth of the second pass."""
     if element is None:
         return ""
-    parts = [html.escape(element.text or "", quote=False)]
-    parts.extend(lxml.html.tostring(child, encoding="unicode", with_tail=True) for child in element)
-    return "".join(parts)
+    attributes = dict(element.attrib.items())
+    element.attrib.clear()
+    try:
+        whole = _html(element)
+    finally:
+        element.attrib.update(attributes)
+    return whole[len(element.tag) + 2:-(len(element.tag) + 3)]
 
 
-def _drop(element: HtmlElement) -> None:
-    """Remove an element but keep its tail text in place."""
-    element.drop_tree()
+def _drop(element: Element) -> None:
+    """Remove an element but keep its tail text in place (HtmlElement.drop_tree)."""
+    parent = element.getparent()
+    assert parent is not None
+    if element.tail:
+        previous = element.getprevious()
+        if previous is None:
+            parent.text = (parent.text or "") + element.tail
+        else:
+            previous.tail = (previous.tail or "") + element.tail
+    parent.remove(element)
 
 
 def _int(value: str | None) -> int | None:
