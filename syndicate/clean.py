@@ -113,8 +113,11 @@ def _joined(url: str, base: str) -> str | None:
     return joined if scheme in ("http", "https", "mailto") else None
 
 
-# https, a lower-case host, no port, query or fragment, a path ending in "/", no "//".
-_ALREADY_NORMAL = re.compile(r"^https://[a-z0-9.-]+(?:/[^/?#\s]+)*/$")
+# What _normalized gives back as it is: https, a plain lower-case host, no query or
+# fragment, no empty path segment, and a path that ends in '/' or in a segment with a
+# '.' (a file name: an original-language link's `.../story.html`). tests/test_properties.py
+# holds it to _normalized.
+_ALREADY_NORMAL = re.compile(r"^https://[a-z0-9.-]+(?:/[^/?#\s]+)*(?:/|/[^/?#\s]*\.[^/?#\s]*)$")
 
 
 def normalize_url(url: str) -> str:
@@ -124,6 +127,10 @@ def normalize_url(url: str) -> str:
     url = url.strip()
     if _ALREADY_NORMAL.match(url):
         return url  # the usual case, decided without urllib (it is most of the parse time)
+    return _normalized(url)
+
+
+def _normalized(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.port and parts.port not in (80, 443):

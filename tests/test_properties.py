@@ -337,6 +337,32 @@ def test_already_absolute_urls_skip_urljoin_only_when_it_would_change_nothing(
                                    not url.strip().startswith("#") else None)
 
 
+@SETTINGS
+@given(scheme=st.sampled_from(["http://", "https://", "HTTPS://", "Http://", "ftp://", "//"]),
+       host=st.text(st.sampled_from([*"ab-.09XY", "图"]), max_size=6),
+       port=st.sampled_from(["", ":80", ":", ":8080", ":x"]), tail=url_tails)
+@example(scheme="https://", host="www.nytimes.com", port="", tail="/2024/05/16/world/a.html")
+@example(scheme="https://", host="a", port="", tail="/b.html\x01")
+@example(scheme="https://", host="a", port="", tail="/b//c.html")
+@example(scheme="https://", host="a", port="", tail="/..")
+@example(scheme="https://", host="a", port="", tail="/b/c")
+@example(scheme="https://", host="a", port="", tail="")
+def test_normalize_url_takes_its_shortcut_only_when_it_would_change_nothing(
+        scheme: str, host: str, port: str, tail: str) -> None:
+    """normalize_url gives a URL back as it is, without urllib, when it looks normal
+    already; it must be exactly what the whole normalization gives."""
+    from syndicate.clean import _normalized
+
+    url = (scheme + host + port + tail).strip()
+    try:
+        expected = _normalized(url)
+    except ValueError:  # urllib refuses it (a bad port): so must the shortcut
+        with pytest.raises(ValueError):
+            normalize_url(url)
+        return
+    assert normalize_url(url) == expected
+
+
 def test_xml_safe_keeps_exactly_what_xml_allows_in_text() -> None:
     """Every code point, against XML 1.0's Char production (less DEL and the C1 controls,
     which it allows but no text wants), written here as arithmetic rather than a regex."""
