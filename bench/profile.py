@@ -69,7 +69,7 @@ def main() -> None:
     work = config.parent
     source = run.corpus(args.size)
     suffix = "-1core" if args.one_core else ""
-    for name in ("cache", "feeds"):
+    for name in (".syndicate", "feeds"):
         shutil.rmtree(work / name, ignore_errors=True)
     for scenario in ("cold", "warm", "one-new"):
         path = source / f"{args.size:07d}-bench-new.txt"

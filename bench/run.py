@@ -297,7 +297,7 @@ def syndicate_config(size: int, source: Path) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((BENCH / "syndicate.yaml").read_text(encoding="utf-8"))
     assert tuple(config["channels"]) == CHANNELS, "bench/syndicate.yaml is out of step with SECTIONS"
-    config["site"].update(source=str(source), output=str(work / "feeds"), cache=str(work / "cache"))
+    config["site"].update(source=str(source), output=str(work / "feeds"))
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
@@ -409,7 +409,7 @@ class Tools:
     def syndicate(self) -> dict[str, dict[str, float]]:
         cmd = [*SYNDICATE, "build", "-c", str(self.config)]
         code, env = code_digest(), syndicate_env()
-        for name in ("cache", "feeds"):
+        for name in (".syndicate", "feeds"):
             shutil.rmtree(self.syn_work / name, ignore_errors=True)
         results = {"cold": self.run(cmd, env), "warm": self.run(cmd, env)}
         self.new_file.write_text(new_story(self.size), encoding="utf-8")

@@ -284,7 +284,7 @@ def _build(args: argparse.Namespace) -> int:
         args.log.problem("error", "", "--due needs the cache (it remembers when each channel "
                          "was built); drop --no-cache")
         return EXIT_USAGE
-    config = load_config(args.config)
+    config = load_config(args.config, keep_tree=not args.no_cache)
     with _ProgressBar(args) as progress:
         report = build(config, datetime.now(UTC), wait=args.wait, allow_shrink=args.allow_shrink,
                        use_cache=not args.no_cache, progress=progress, due=args.due, notify=True,

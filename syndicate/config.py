@@ -4,28 +4,34 @@ raised together as one ConfigError before anything is written.
 The YAML is read as a node tree (yaml.compose with the safe loader) rather than with
 safe_load, because nodes keep their line numbers and let us see duplicate keys, which
 safe_load silently resolves to the last one.
+
+A build keeps that tree (not the checked config: paths and time zones are checked
+again every time) in the cache folder, keyed by the config's bytes, and a build of the
+same config takes it from there: cron's every-few-minutes build of an unchanged config
+then never imports PyYAML, whose import alone costs 13-15 ms (see load_config).
 """
 
 from __future__ import annotations
 
 import codecs
 import fnmatch
+import hashlib
+import os
+import pickle
 import re
 import zoneinfo
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-import yaml
-
+from syndicate import __version__
 from syndicate.errors import ConfigError, ConfigProblem
 from syndicate.model import FORMATS, Channel, Config, Rules, Site
 from syndicate.schedule import check as schedule_problem
 
-# libyaml's parser when PyYAML was built with it (its wheels are), else the pure-Python
-# one: the same nodes and marks, composed many times faster (a cron run reads the config
-# every few minutes).
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    import yaml
+
 PLACEHOLDER_URL = "https://feeds.example.org/"  # what `init` writes for site.base_url, to edit
 
 # Names that are not safe as a feed's file stem: Windows device names (feeds get copied
@@ -73,6 +79,8 @@ class _Reader:
     # --- YAML nodes → _Node trees -------------------------------------------------------
 
     def tree(self, node: yaml.Node, loader: yaml.SafeLoader, path: str) -> _Node:
+        import yaml  # imported by _parse, the only caller
+
         line = node.start_mark.line + 1
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
             # The safe loader refuses such tags on scalars; on mappings and lists we must.
@@ -180,30 +188,27 @@ class _Reader:
         return value
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and check a config file. Raises ConfigError listing every problem found."""
+def load_config(path: Path | str, *, keep_tree: bool = False) -> Config:
+    """Read and check a config file. Raises ConfigError listing every problem found.
+    keep_tree (a build that uses its cache): take the YAML's node tree from the cache
+    when it holds the tree of these very bytes, and put it there when it does not (see
+    the module docstring)."""
     path = Path(path).absolute()
     name = str(path.name) if path.parent == Path.cwd() else str(path)
     reader = _Reader(name)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")
     except FileNotFoundError:
         raise ConfigError([ConfigProblem(name, 0, "", "config file not found "
                                          "(create one with `syndicate init`)")]) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError([ConfigProblem(name, 0, "", f"cannot read config file: {e}")]) from e
-    loader = _Loader(text)
-    try:
-        root = loader.get_single_node()
-        tree = reader.tree(root, loader, "") if root is not None else _Node(None, 1)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else 0
-        raise ConfigError([ConfigProblem(name, line, "", f"not valid YAML: {e.problem or e}")]) from e
-    except yaml.YAMLError as e:
-        raise ConfigError([ConfigProblem(name, 0, "", f"not valid YAML: {e}")]) from e
-    finally:
-        loader.dispose()
+    kept = _KeptTree(path, data) if keep_tree else None
+    tree = kept.load() if kept else None
+    parsed = tree is None
+    if tree is None:
+        tree = _parse(text, reader, name)
     if not isinstance(tree.value, dict):
         raise ConfigError([ConfigProblem(name, tree.line, "",
                                          "expected a mapping with `site` and `channels`")])
@@ -213,7 +218,64 @@ def load_config(path: Path | str) -> Config:
     if reader.problems:
         raise ConfigError(reader.problems)
     assert site is not None
+    if kept and parsed and site.cache == kept.folder:  # (elsewhere, that folder is not ours)
+        kept.store(tree)
     return Config(path=path, site=site, channels=channels)
+
+
+def _parse(text: str, reader: _Reader, name: str) -> _Node:
+    """The YAML's node tree; problems of the tree itself (tags, duplicate keys) go to
+    `reader`, a file that is not YAML raises ConfigError."""
+    import yaml  # 13-15 ms: only when the tree is not kept (see the module docstring)
+
+    # libyaml's parser when PyYAML was built with it (its wheels are), else the
+    # pure-Python one: the same nodes and marks, composed many times faster.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        root = loader.get_single_node()
+        return reader.tree(root, loader, "") if root is not None else _Node(None, 1)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 0
+        raise ConfigError([ConfigProblem(name, line, "", f"not valid YAML: {e.problem or e}")]) from e
+    except yaml.YAMLError as e:
+        raise ConfigError([ConfigProblem(name, 0, "", f"not valid YAML: {e}")]) from e
+    finally:
+        loader.dispose()
+
+
+class _KeptTree:
+    """A config's node tree, kept in the default cache folder (`.syndicate` beside the
+    config) under a key made of the config's bytes and of the code that made the tree.
+    It is written there only when that folder is the config's cache (a config that
+    puts its cache elsewhere cannot be found without parsing it, and that folder is not
+    its to write in). Anything wrong with the file (missing, damaged, another key)
+    means parsing the YAML again."""
+
+    def __init__(self, path: Path, data: bytes) -> None:
+        self.folder = (path.parent / ".syndicate").resolve()
+        self.file = self.folder / f"config-tree-{path.name}.pickle"
+        code = Path(__file__).stat()
+        self.key = hashlib.sha256(b"\0".join([
+            __version__.encode(), str(code.st_size).encode(), str(code.st_mtime_ns).encode(),
+            data])).hexdigest()
+
+    def load(self) -> _Node | None:
+        try:
+            key, tree = pickle.loads(self.file.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
+                TypeError, ValueError, IndexError):  # (as pipeline._unpickled_article)
+            return None
+        return tree if key == self.key and isinstance(tree, _Node) else None
+
+    def store(self, tree: _Node) -> None:
+        temporary = self.file.with_name(f".{self.file.name}.{os.getpid()}")
+        try:
+            self.folder.mkdir(exist_ok=True)  # the build's cache folder: it makes it next
+            temporary.write_bytes(pickle.dumps((self.key, tree), protocol=pickle.HIGHEST_PROTOCOL))
+            os.replace(temporary, self.file)
+        except OSError:
+            temporary.unlink(missing_ok=True)  # a read-only folder: the YAML is parsed each time
 
 
 def _site(r: _Reader, node: _Node | None, folder: Path, top_line: int,

@@ -10,6 +10,9 @@ YAML tags cannot run code or slip through; and that sizes parse to the right byt
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -404,3 +407,74 @@ def test_bad_sizes_are_refused_on_their_line(in_tmp: Path, value: str) -> None:
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"config.yaml:{line_of(text, 'max_bytes:')}: "
                                   "channels.world.max_bytes: "), problems
+
+
+# --- the kept node tree (a build's cache holds the parsed YAML) ---------------------------
+
+KEPT_CONFIG = ("site:\n  base_url: https://x.example/\n  title: First title\n  source: articles\n"
+               + MINIMAL_CHANNEL)
+
+
+def loads_yaml(config: Path, *, keep_tree: bool = True) -> tuple[bool, str]:
+    """Whether loading `config` in a fresh process imports PyYAML, and the site title
+    it reads: the kept tree is what spares a build the import."""
+    script = ("import sys; from syndicate.config import load_config; "
+              f"c = load_config(sys.argv[1], keep_tree={keep_tree}); "
+              "print('yaml' in sys.modules, c.site.title)")
+    proc = subprocess.run([sys.executable, "-c", script, str(config)], capture_output=True,
+                          text=True, timeout=60, check=True)
+    imported, title = proc.stdout.strip().split(" ", 1)
+    return imported == "True", title
+
+
+def built(folder: Path, *args: str) -> None:
+    (folder / "articles").mkdir(exist_ok=True)
+    run = run_cli("build", "-c", "config.yaml", *args, cwd=folder)
+    assert run.code == 0, run.err
+
+
+def test_a_build_keeps_the_tree_and_the_next_one_skips_the_yaml_parser(tmp_path: Path) -> None:
+    config = write(tmp_path, KEPT_CONFIG)
+    assert loads_yaml(config, keep_tree=False) == (True, "First title")
+    assert not (tmp_path / ".syndicate").exists()  # only a build keeps the tree
+    built(tmp_path)
+    assert loads_yaml(config) == (False, "First title")
+    assert loads_yaml(config, keep_tree=False) == (True, "First title")  # check, init, list…
+
+
+def test_an_edited_config_is_read_again(tmp_path: Path) -> None:
+    config = write(tmp_path, KEPT_CONFIG)
+    built(tmp_path)
+    write(tmp_path, KEPT_CONFIG.replace("First title", "Second title"))
+    assert loads_yaml(config) == (True, "Second title")
+    # A mistake in the edit is reported on its line, as ever, and the last good feeds stay.
+    write(tmp_path, KEPT_CONFIG.replace("  title: First title", "  title: [a"))
+    run = run_cli("build", "-c", "config.yaml", cwd=tmp_path)
+    assert run.code == 3 and "config.yaml:" in run.err and "YAML" in run.err, run.err
+
+
+def test_a_damaged_kept_tree_is_parsed_again(tmp_path: Path) -> None:
+    config = write(tmp_path, KEPT_CONFIG)
+    built(tmp_path)
+    [kept] = (tmp_path / ".syndicate").glob("config-tree-*")
+    for damage in (b"", b"not a pickle", kept.read_bytes()[:20]):
+        kept.write_bytes(damage)
+        assert loads_yaml(config) == (True, "First title")
+        built(tmp_path)
+        assert loads_yaml(config) == (False, "First title")  # kept again
+
+
+def test_no_tree_is_kept_without_the_cache_or_outside_it(tmp_path: Path) -> None:
+    config = write(tmp_path, KEPT_CONFIG)
+    built(tmp_path, "--no-cache")
+    built(tmp_path, "--no-cache")
+    assert list((tmp_path / ".syndicate").glob("config-tree-*")) == []  # (the lock is there)
+    # A config whose cache is elsewhere leaves the default folder alone even when it
+    # exists (another config's cache, say).
+    shutil.rmtree(tmp_path / ".syndicate")
+    (tmp_path / ".syndicate").mkdir()
+    write(tmp_path, KEPT_CONFIG.replace("  source: articles\n", "  source: articles\n  cache: kept\n"))
+    built(tmp_path)
+    built(tmp_path)
+    assert list((tmp_path / ".syndicate").iterdir()) == []
+    assert loads_yaml(config) == (True, "First title")
