@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -92,17 +92,19 @@ _forked: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
 
 
 def map_forked(work: Callable[[Item], Result], items: Sequence[Item], weight: int,
-               minimum: int = PARALLEL_MIN) -> list[Result]:
-    """[work(item) for item in items], on every core when `weight` (units of work in all)
-    reaches `minimum`. The worker processes are forked by this call,
-    so `work` may be a closure over anything this process holds (articles already
-    parsed, say): only each item's index and its result travel between processes."""
+               minimum: int = PARALLEL_MIN) -> Generator[Result, None, None]:
+    """work(item) for each item, in order, each as soon as it is done (so that the
+    caller can use one while the next ones are worked on): on every core when `weight`
+    (units of work in all) reaches `minimum`. The worker processes are forked by this
+    call, so `work` may be a closure over anything this process holds (articles already
+    parsed, say): only each item's index and its result travel between processes. The
+    workers end when the iterator is exhausted or closed."""
     global _forked
     _forked = (work, items)
     try:
         jobs = [[index] for index in range(len(items))]
-        return [result for batch in run_batches(_forked_job, jobs, weight, minimum)
-                for result in batch]
+        for batch in run_batches(_forked_job, jobs, weight, minimum):
+            yield from batch
     finally:
         _forked = None
 

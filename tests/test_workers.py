@@ -52,3 +52,45 @@ def test_meanwhile_is_not_called_when_the_jobs_are_done_here() -> None:
     assert [[square for square, _pid in batch] for batch in results] == [[1, 4], [9]]
     assert {pid for batch in results for _square, pid in batch} == {os.getpid()}
     assert calls == []
+
+
+_STREAMED = """
+import os, sys, time
+from pathlib import Path
+from syndicate.workers import map_forked
+
+marker = Path(sys.argv[1])
+seen = {}  # a closure over this process's state: the workers inherit it by fork
+
+def work(n):
+    if n == 1:  # waits for the caller to have handled the first result
+        deadline = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return (n, marker.exists(), os.getpid())
+    return (n, None, os.getpid())
+
+results = []
+for result in map_forked(work, [0, 1, 2, 3], weight=int(sys.argv[2]), minimum=200):
+    if result[0] == 0:
+        marker.touch()
+    results.append(result)
+assert [n for n, _saw, _pid in results] == [0, 1, 2, 3], results
+assert results[1][1] is True, "the second job ended before the caller had the first result"
+in_workers = os.getpid() not in {pid for _n, _saw, pid in results}
+print("workers" if in_workers else "here")
+"""
+
+
+@pytest.mark.parametrize(("weight", "where"), [(1000, "workers"), (3, "here")])
+def test_map_forked_gives_each_result_as_soon_as_it_is_done(tmp_path: Path, weight: int,
+                                                             where: str) -> None:
+    """The pipeline writes each feed while the workers render the next ones: the
+    caller must have each result before the later jobs are done, in order."""
+    if where == "workers" and (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: the jobs are done in this process")
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-c", _STREAMED, str(tmp_path / "marker"), str(weight)],
+                         cwd=root, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == where
