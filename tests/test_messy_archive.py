@@ -268,6 +268,18 @@ def test_item_body(built: Built, name: str) -> None:
             assert unwanted not in body and unwanted not in decoded, f"{fmt}: {unwanted!r} present"
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_item_without_any_text_shows_its_title(built: Built, fmt: str) -> None:
+    """A file whose body is a page's head with no <body> has no content and no summary:
+    every format carries the title as the item's text rather than nothing (an Atom entry
+    with neither content nor summary draws the W3C validator's MissingTextualContent)."""
+    case = CASES["page_without_body.txt"]
+    entry = built.entry("all", fmt, case["url"])
+    assert content_html(entry, fmt) == ""
+    text = entry.get("content_text") if fmt == "json" else entry.get("summary")
+    assert text == case["title"]
+
+
 @pytest.mark.parametrize("name", WITH_IMAGES)
 def test_item_images_as_enclosures(built: Built, name: str) -> None:
     """`images: both`: every image is an enclosure, in document order, typed."""

@@ -34,6 +34,14 @@ def body(article: Article, channel: Channel) -> str | None:
     return article.body_html_without_images
 
 
+def summary(article: Article, channel: Channel) -> str:
+    """The item's plain-text summary (Atom summary, RSS description). An article with no
+    text at all (a scraped page's head without its body) gets its title: an entry with
+    neither content nor summary shows readers nothing, and the W3C validator warns of an
+    Atom one. JSON Feed does the same with content_text (render/jsonfeed.py)."""
+    return article.summary or ("" if body(article, channel) else article.title)
+
+
 def enclosures(article: Article, channel: Channel) -> tuple[Image, ...]:
     """Images that travel beside the content. `inline` keeps images in the body and
     sends only the lead image, which list views use as the item's picture."""

@@ -22,7 +22,7 @@ from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
 
 from syndicate import __version__
 from syndicate.model import Article, Channel, Site
-from syndicate.render.common import GENERATOR, body, feed_time
+from syndicate.render.common import GENERATOR, body, feed_time, summary
 
 
 def build(site: Site, channel: Channel, items: Sequence[Article], self_url: str,
@@ -57,8 +57,9 @@ def build(site: Site, channel: Channel, items: Sequence[Article], self_url: str,
         content = body(article, channel)
         if content:
             entry.content(content, type="html")
-        if article.summary:
-            entry.summary(article.summary)  # Atom summary and RSS description
+        text = summary(article, channel)
+        if text:
+            entry.summary(text)  # Atom summary and RSS description
         for name in article.authors:
             entry.author(name=name)  # name only: Atom author; RSS gets dc:creator instead
         if article.authors:

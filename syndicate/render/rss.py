@@ -10,7 +10,7 @@ import lxml.etree
 
 from syndicate.model import Article, Channel, Image, Site
 from syndicate.render import feedgen_base
-from syndicate.render.common import enclosures, serialize
+from syndicate.render.common import enclosures, serialize, summary
 from syndicate.render.site import preview_url
 from syndicate.schedule import PollHint, effective, poll_hint
 
@@ -41,7 +41,7 @@ def render(site: Site, channel: Channel, items: Sequence[Article]) -> bytes:
         # "利率<3%" or a visible "<b>" must show as written, never become markup.
         description = item.find("description")
         if description is not None:
-            description.text = html.escape(article.summary, quote=False)
+            description.text = html.escape(summary(article, channel), quote=False)
         _add_images(item, enclosures(article, channel))
     if hint:
         _add_syndication(root, hint)
