@@ -309,12 +309,14 @@ def test_section_is_the_first_word_segment_of_the_urls_path(
 
 url_tails = st.text(st.sampled_from([*"/?#;[]:@=&%.-_~!$'()*+,", "\t", "\n", " ", "\u3000", "\x01",
                                      "a", "Z", "0", "图"]), max_size=12)
+# The parts of a URL that looks absolute, or nearly: for the shortcuts that skip urllib.
+URL_PARTS = dict(scheme=st.sampled_from(["http://", "https://", "HTTPS://", "Http://", "ftp://", "//"]),
+                 host=st.text(st.sampled_from([*"ab-.09XY", "图"]), max_size=6),
+                 port=st.sampled_from(["", ":80", ":", ":8080", ":99999", ":x"]), tail=url_tails)
 
 
 @SETTINGS
-@given(scheme=st.sampled_from(["http://", "https://", "HTTPS://", "Http://", "ftp://", "//"]),
-       host=st.text(st.sampled_from([*"ab-.09XY", "图"]), max_size=6),
-       port=st.sampled_from(["", ":80", ":", ":99999", ":x"]), tail=url_tails)
+@given(**URL_PARTS)
 @example(scheme="https://", host="a", port="", tail="/b?")
 @example(scheme="https://", host="a", port="", tail="/b;")
 @example(scheme="https://", host="a", port="", tail="/b;?q")
@@ -338,9 +340,7 @@ def test_already_absolute_urls_skip_urljoin_only_when_it_would_change_nothing(
 
 
 @SETTINGS
-@given(scheme=st.sampled_from(["http://", "https://", "HTTPS://", "Http://", "ftp://", "//"]),
-       host=st.text(st.sampled_from([*"ab-.09XY", "图"]), max_size=6),
-       port=st.sampled_from(["", ":80", ":", ":8080", ":x"]), tail=url_tails)
+@given(**URL_PARTS)
 @example(scheme="https://", host="www.nytimes.com", port="", tail="/2024/05/16/world/a.html")
 @example(scheme="https://", host="a", port="", tail="/b.html\x01")
 @example(scheme="https://", host="a", port="", tail="/b//c.html")
