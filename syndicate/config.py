@@ -260,8 +260,8 @@ class _KeptTree:
         # The code that makes the tree: this module and PyYAML (found without importing
         # it, 0.15 ms), by their files' size and time, which an upgrade changes.
         yaml_spec = importlib.util.find_spec("yaml")
-        code = [Path(__file__)] + ([Path(yaml_spec.origin)] if yaml_spec and yaml_spec.origin else [])
-        stamps = [f"{p.stat().st_size}:{p.stat().st_mtime_ns}".encode() for p in code]
+        code = [__file__] + ([yaml_spec.origin] if yaml_spec and yaml_spec.origin else [])
+        stamps = [f"{st.st_size}:{st.st_mtime_ns}".encode() for st in map(os.stat, code)]
         self.key = hashlib.sha256(b"\0".join([__version__.encode(), *stamps, data])).hexdigest()
 
     def load(self) -> _Node | None:
