@@ -132,8 +132,11 @@ def read_file(path: str, size: int) -> bytes:
     when reading a whole archive."""
     descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        chunks: list[bytes] = []
-        while chunk := os.read(descriptor, size + 1 if not chunks else 1 << 20):
+        data = os.read(descriptor, size + 1)
+        if len(data) == size:
+            return data  # the size listed, and nothing after it: no read to find the end
+        chunks = [data]
+        while chunk := os.read(descriptor, 1 << 20):
             chunks.append(chunk)
         return b"".join(chunks)
     finally:

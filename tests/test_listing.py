@@ -55,3 +55,18 @@ def test_a_link_to_the_cache_or_the_output_lists_neither(tmp_path: Path) -> None
     assert result.code == 0, result.err
     assert result.err == ""
     assert "2 files" in result.out
+
+
+def test_a_file_is_read_whole_whatever_size_it_was_listed_with(tmp_path: Path) -> None:
+    """The first pass reads each file expecting the size the listing saw, and stops there
+    when the file has just that; a file that grew or shrank since is read to its end."""
+    from syndicate.index import read_file
+
+    path = tmp_path / "a.txt"
+    data = bytes(range(256)) * 40_000  # larger than one read after the first
+    path.write_bytes(data)
+    for listed in (len(data), 0, 100, len(data) - 1, len(data) + 1, 5 * len(data)):
+        assert read_file(str(path), listed) == data, listed
+    path.write_bytes(b"")
+    assert read_file(str(path), 0) == b""
+    assert read_file(str(path), 10) == b""
