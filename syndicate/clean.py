@@ -159,7 +159,7 @@ def section_of(url: str) -> str:
         path = urlsplit(url).path
     for segment in path.split("/"):
         if segment and not segment.isdigit():
-            return unquote(segment).lower()
+            return (unquote(segment) if "%" in segment else segment).lower()
     return ""
 
 

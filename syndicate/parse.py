@@ -13,7 +13,7 @@ import codecs
 import hashlib
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from syndicate.clean import clean_title, normalize_url, plain, section_of, xml_safe
@@ -28,6 +28,10 @@ DISAGREEMENT = timedelta(days=1)  # header vs <time>: more than this usually mea
 _HEADER = re.compile(r"^\s*<!--\s*(.*?)\s*-->\s*$")
 _TITLE_LINE = re.compile(r"^\s*\[(.*)\]\(\s*(\S+?)\s*\)\s*$")  # greedy: titles may hold ']'
 _SEPARATOR = re.compile(r"^\s*(?:-{3,}|={3,})\s*$")
+# The head as nearly every file has it: an epoch header, the title line and the separator,
+# with nothing around them. What this matches, the line-by-line reading in _head reads
+# the same way (tests/test_properties.py holds them to it); it is three times as fast.
+_USUAL_HEAD = re.compile(r"<!--([0-9]{9,13})-->\n\[(.*)\]\((\S+?)\)\n(?:-{3,}|={3,})\n")
 _CJK_DATE = re.compile(
     r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日(?:\s*(\d{1,2})[:：时](\d{1,2})(?:[:：分](\d{1,2}))?)?"
 )
@@ -48,30 +52,13 @@ def read_entry(data: bytes, path: str, *, zone: tzinfo,
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         exact = False
-    # Only the first few lines are looked at one by one; the body is the rest of the text.
-    line, after = _line(text, _skip_blank(text, 0))
-    header: str | None = None
-    if match := _HEADER.match(line):
-        header = match.group(1)
-        line, after = _line(text, _skip_blank(text, after))
-    title_match = _TITLE_LINE.match(line)  # past the last line, `line` is "" and fails
-    if not title_match:
-        if header is None:
-            raise ArticleError(path, "not an article: no capture-time header and no [title](url) line")
-        raise ArticleError(path, "no [title](url) line after the header")
-    raw_url = title_match.group(2)
+    header, raw_title, raw_url, body_start = _head(text, path)
     if not raw_url[:8].lower().startswith(("http://", "https://")) or len(raw_url) < 12:
         raise ArticleError(path, f"the title line's link is not an absolute http(s) URL: {raw_url!r}")
     url = normalize_url(raw_url)
-    title = clean_title(title_match.group(1))
+    title = clean_title(raw_title)
     if not title:
         raise ArticleError(path, "the [title](url) line has an empty title")
-    body_start = probe_at = after
-    for _ in range(3):  # a separator line within the next three lines
-        probe, probe_at = _line(text, probe_at)
-        if _SEPARATOR.match(probe):
-            body_start = probe_at
-            break
     rest = text[body_start:]
     body = rest.strip()
 
@@ -101,12 +88,42 @@ def read_entry(data: bytes, path: str, *, zone: tzinfo,
     entry = Entry(
         path=path, url=url, title=title, published=published, captured=captured or published,
         source_time=source_time, authors=authors, section=section_of(url),
-        content_hash=_hash((title, *authors), _utf8_body(data, text, body_start, rest, body)
+        content_hash=_hash(title, authors, _utf8_body(data, text, body_start, rest, body)
                            if exact else body.encode("utf-8", "surrogatepass")),
         warnings=tuple(warnings),
         disagreement=disagreement, recheck=recheck,
     )
     return entry, body
+
+
+def _head(text: str, path: str) -> tuple[str | None, str, str, int]:
+    """The header's text (None when there is none), the title line's title and link as
+    written, and where the body starts. Raises ArticleError without a title line."""
+    if usual := _USUAL_HEAD.match(text):
+        return usual.group(1), usual.group(2), usual.group(3), usual.end()
+    return _head_by_lines(text, path)
+
+
+def _head_by_lines(text: str, path: str) -> tuple[str | None, str, str, int]:
+    """_head for any file, blank lines, spaces and all. Only the first few lines are
+    looked at one by one; the body is the rest of the text."""
+    line, after = _line(text, _skip_blank(text, 0))
+    header: str | None = None
+    if match := _HEADER.match(line):
+        header = match.group(1)
+        line, after = _line(text, _skip_blank(text, after))
+    title_match = _TITLE_LINE.match(line)  # past the last line, `line` is "" and fails
+    if not title_match:
+        if header is None:
+            raise ArticleError(path, "not an article: no capture-time header and no [title](url) line")
+        raise ArticleError(path, "no [title](url) line after the header")
+    body_start = probe_at = after
+    for _ in range(3):  # a separator line within the next three lines
+        probe, probe_at = _line(text, probe_at)
+        if _SEPARATOR.match(probe):
+            body_start = probe_at
+            break
+    return header, title_match.group(1), title_match.group(2), body_start
 
 
 # --- bytes → text -------------------------------------------------------------------------
@@ -143,6 +160,12 @@ def _decode(data: bytes, path: str, encodings: Sequence[str],
     caller found no control byte in the data, so it is not binary."""
     if not data or data.isspace():
         raise ArticleError(path, "empty file")
+    if binary_checked and data[0] not in _BOM_FIRST_BYTES:
+        # The usual file, UTF-8 without a BOM: what the loop below would try first.
+        try:
+            return data.decode("utf-8"), True
+        except UnicodeDecodeError:
+            pass
     if data.startswith(codecs.BOM_UTF8):
         try:
             return data[3:].decode("utf-8"), True
@@ -225,6 +248,7 @@ def _detect(data: bytes) -> str | None:
     return text
 
 
+_BOM_FIRST_BYTES = {codecs.BOM_UTF8[0], codecs.BOM_UTF16_LE[0], codecs.BOM_UTF16_BE[0]}
 _CONTROL_BYTES = bytes(b for b in range(0x20) if b not in (0x09, 0x0A, 0x0C, 0x0D, 0x1B))
 # The bytes of UTF-8 text that XML 1.0 forbids: C0 controls but tab, LF and CR, and DEL
 # (a superset of _CONTROL_BYTES); and the two-byte forms of the C1 controls.
@@ -286,8 +310,9 @@ def _source_time(body: str, zone: tzinfo) -> tuple[datetime | None, bool]:
     match = _TIME_ELEMENT.search(body)
     if match is None:
         return None, False
-    attributes = {name.lower(): value for name, *quoted in _ATTRIBUTE.findall(match.group(1))
-                  for value in ["".join(quoted)]}
+    # (One of the three quoting forms matched; the others' groups are empty.)
+    attributes = {name.lower(): double or single or bare
+                  for name, double, single, bare in _ATTRIBUTE.findall(match.group(1))}
     for attribute in ("datetime", "pudate"):
         value = html.unescape(attributes.get(attribute, "")).strip()
         if value:
@@ -333,15 +358,14 @@ def _days(gap: timedelta) -> str:
 
 
 def _authors(text: str) -> tuple[str, ...]:
-    return tuple(name for name in (plain(n) for n in _AUTHOR_SPLIT.split(plain(text))) if name)
+    # The split takes the whitespace around each separator, so every name of plain text
+    # is plain text itself.
+    return tuple(name for name in _AUTHOR_SPLIT.split(plain(text)) if name)
 
 
-def _hash(parts: Iterable[str], body: bytes) -> str:
-    """Of the title and authors, and the body's UTF-8 bytes, each followed by a NUL."""
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode("utf-8", "surrogatepass"))
-        digest.update(b"\0")
+def _hash(title: str, authors: Sequence[str], body: bytes) -> str:
+    """Of the title, each author and the body's UTF-8 bytes, each followed by a NUL."""
+    digest = hashlib.sha256("\0".join((title, *authors, "")).encode("utf-8", "surrogatepass"))
     digest.update(body)
     digest.update(b"\0")
     return digest.hexdigest()[:32]

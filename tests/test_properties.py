@@ -394,6 +394,54 @@ def test_body_text_drops_exactly_what_xml_forbids(body: str, encoding: str) -> N
     assert got == text[text.index("------\n") + 7:].strip()
 
 
+# Pieces of an article's first lines: what the usual head is made of, and what varies.
+HEAD_PIECES = ["<!--", "-->", "1715830622000", "1715830622", "171583062200012", "[", "]", "(", ")",
+               "](", "[标题]", "(https://cn.nytimes.com/a/)", "\n", " ", "\t", "\u3000", "---",
+               "===", "-", "x"]
+head_pieces = st.lists(st.sampled_from(HEAD_PIECES), max_size=16).map("".join)
+
+
+@SETTINGS
+@given(header=head_pieces, title=head_pieces, link=head_pieces, separator=head_pieces,
+       body=head_pieces)
+@example(header="1715830622000", title="a](b) c", link="https://x/a)b", separator="---", body="")
+@example(header="1715830622000", title="a](b)", link="https://x/", separator="---", body="")
+@example(header="1715830622000", title="t", link="https://x/", separator="---\n---", body="")
+@example(header="1715830622000", title="t", link="https://x/ ", separator="===", body="x")
+def test_the_usual_head_is_read_as_line_by_line(header: str, title: str, link: str,
+                                               separator: str, body: str) -> None:
+    """parse._head reads the usual head with one regular expression: whatever it takes
+    that way must be what reading the lines one by one gives."""
+    from syndicate.parse import _head, _head_by_lines
+
+    text = f"<!--{header}-->\n[{title}]({link})\n{separator}\n{body}"
+    for variant in (text, text.lstrip("<!-")):
+        try:
+            expected = _head_by_lines(variant, "x.txt")
+        except ArticleError as e:
+            with pytest.raises(ArticleError) as raised:
+                _head(variant, "x.txt")
+            assert raised.value.reason == e.reason
+            continue
+        assert _head(variant, "x.txt") == expected
+
+
+@SETTINGS
+@given(byline=st.lists(st.one_of(hostile_text, st.sampled_from(
+    [",", "，", "、", ";", "and", " and ", "AND", "和", "与", " ", "\u3000", "\t", "\x01"])),
+    max_size=8).map("".join))
+@example(byline="DAVID PIERSON")
+@example(byline=" 甲 ， 乙and 丙 and丁、 和平 与\u3000 ")
+def test_authors_are_split_from_plain_text_as_plain_names(byline: str) -> None:
+    """parse._authors folds the byline to plain text once, then splits it: every name
+    must be the plain text of its piece, as folding each piece again would make it."""
+    from syndicate.clean import plain
+    from syndicate.parse import _AUTHOR_SPLIT, _authors
+
+    assert _authors(byline) == tuple(
+        name for name in (plain(piece) for piece in _AUTHOR_SPLIT.split(plain(byline))) if name)
+
+
 # Fragments of article HTML: the parts the second pass looks for, and what breaks them.
 HTML_CHUNKS = [
     "<section>", "</section>", "<footer class='f'>", "</footer>", "<figure>", "</figure>",
