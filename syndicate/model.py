@@ -93,7 +93,7 @@ class Entry:
                 f"{(self.updated or self.captured).timestamp()}")
 
     def __reduce__(self) -> tuple[type[Entry], tuple[object, ...]]:
-        # Entries are pickled to and from worker processes and in the snapshot's head
+        # Entries are pickled back from worker processes and in the snapshot's head
         # (each channel's selection): a plain constructor call loads several times faster
         # than the slotted dataclass's field-by-field default, and attrgetter collects
         # the fields in C.

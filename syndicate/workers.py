@@ -3,12 +3,18 @@ is too small for worker processes to pay off."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
+import select
 import signal
+import struct
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from contextlib import contextmanager, suppress
+from typing import Any, Generic, TypeVar
+
+from syndicate.errors import SyndicateError
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -21,12 +27,11 @@ PARALLEL_MIN = 200
 def run_batches(work: Callable[[Job], list[Result]], jobs: Sequence[Job],
                 items: int, minimum: int = PARALLEL_MIN,
                 meanwhile: Callable[[], None] | None = None) -> Iterator[list[Result]]:
-    """Yield `work(job)` for each job, in order. `work` must be a module-level function
-    (it is sent to worker processes); `items` is how many items the jobs hold in all,
-    and below `minimum` they are done in this process. `meanwhile`, when given, is
+    """Yield `work(job)` for each job, in order. `items` is how many items the jobs hold
+    in all, and below `minimum` they are done in this process. `meanwhile`, when given, is
     called once in this process while worker processes do the jobs (and not at all when
     there are none): work of the caller's own that would otherwise wait its turn."""
-    parallel = worker_count(jobs, items, minimum) > 1  # (before started() adds threads)
+    parallel = worker_count(jobs, items, minimum) > 1
     with started(work, jobs, items, minimum) as results:
         if meanwhile is not None and parallel:
             meanwhile()
@@ -46,49 +51,210 @@ def worker_count(jobs: Sequence[Job], items: int, minimum: int = PARALLEL_MIN) -
 
 
 @contextmanager
-def started(work: Callable[[Job], list[Result]], jobs: Sequence[Job], items: int,
-            minimum: int = PARALLEL_MIN) -> Iterator[Iterator[list[Result]]]:
+def started(work: Callable[[Job], Result], jobs: Sequence[Job], items: int,
+            minimum: int = PARALLEL_MIN) -> Iterator[Iterator[Result]]:
     """run_batches with the workers set going on entry, so that the caller can do work
     of its own before it reads the results, rather than while every other core waits.
-    (In this process, see run_batches, the jobs are done as the results are read.)"""
+    (In this process, see run_batches, the jobs are done as the results are read.)
+    The workers are forked here: `work` and `jobs` may be anything this process holds,
+    closures included; only each job's result travels, pickled."""
     workers = worker_count(jobs, items, minimum)
     if workers == 1:
         yield map(work, jobs)
         return
-    # Imported here: a warm run reads no file and needs no worker processes. ctypes is
-    # for the workers' initializer: imported once here rather than in each of them.
-    import ctypes  # noqa: F401
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+    pool = _Pool(work, jobs, workers)
+    try:
+        yield pool.results()
+    finally:
+        pool.close()
 
-    # fork: workers inherit the loaded modules, so they start in milliseconds.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"),
-                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-        yield pool.map(work, jobs)  # submits every job now
+
+class WorkerError(SyndicateError):
+    """A worker process ended before it sent back the results of the jobs it took."""
+
+
+class _Pool(Generic[Job, Result]):
+    """Worker processes forked from this one, for one list of jobs. Each takes the next
+    job's number from a pipe they share (all the numbers are written to it at once, so
+    no process hands jobs out) and sends each result back, pickled, on a pipe of its
+    own. The jobs and the work are not sent at all: the workers inherit them by fork.
+
+    concurrent.futures' process pool did this before, at a cost in the part of a cold
+    build that runs on one core: importing it and multiprocessing took 25 ms, and its
+    two threads in this process (handing jobs out, taking results in) competed with the
+    main thread for the interpreter while the workers waited on them."""
+
+    def __init__(self, work: Callable[[Job], Result], jobs: Sequence[Job], workers: int) -> None:
+        self.jobs = jobs
+        self.done: dict[int, tuple[bool, Any]] = {}  # results that came before their turn
+        self.pids: list[int] = []
+        self.pipes: dict[int, bytearray] = {}  # each worker's result pipe, and what it sent
+        numbers = b"".join(index.to_bytes(4, "little") for index in range(len(jobs)))
+        self.numbers = memoryview(numbers)  # job numbers not yet in the shared pipe
+        task_read, task_write = os.pipe()
+        self.task_write: int | None = task_write
+        _enlarge(task_write, len(numbers))  # what does not fit waits in `numbers`
+        # ctypes is for the workers' _die_with_parent: imported once here, not in each.
+        import ctypes  # noqa: F401
+
+        try:
+            for _ in range(workers):
+                self._fork(work, task_read)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            os.close(task_read)
+        # Writes of at most PIPE_BUF bytes are whole or refused, never torn, and readers
+        # read four bytes at a time: a job's number always reaches one worker whole.
+        os.set_blocking(task_write, False)
+        self._hand_out()
+
+    def _fork(self, work: Callable[[Job], Result], task_read: int) -> None:
+        result_read, result_write = os.pipe()
+        # A worker whose pipe is full waits, and the caller may be busy with work of its
+        # own (run_batches' meanwhile) while a batch of articles, 250 KB pickled, comes back.
+        _enlarge(result_write, _PIPE_MOST)
+        parent = os.getpid()
+        try:
+            pid = os.fork()
+        except BaseException:
+            os.close(result_read)
+            os.close(result_write)
+            raise
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                assert self.task_write is not None
+                for pipe in (self.task_write, result_read, *self.pipes):
+                    os.close(pipe)
+                _die_with_parent(parent)
+                _serve(work, self.jobs, task_read, result_write)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(result_write)
+        self.pids.append(pid)
+        self.pipes[result_read] = bytearray()
+
+    def _hand_out(self) -> None:
+        """Write what job numbers the shared pipe takes now; close it after the last."""
+        assert self.task_write is not None
+        while self.numbers:
+            try:
+                written = os.write(self.task_write, self.numbers[:select.PIPE_BUF])
+            except BlockingIOError:
+                return
+            except BrokenPipeError:  # every worker has ended: results() tells the caller
+                break
+            self.numbers = self.numbers[written:]
+        os.close(self.task_write)  # the workers end when they find it empty
+        self.task_write = None
+
+    def results(self) -> Iterator[Result]:
+        """Each job's result in the jobs' order, as soon as it and those before it are in.
+        A job that raised raises here, in its turn."""
+        poller = select.poll()
+        for pipe in self.pipes:
+            poller.register(pipe, select.POLLIN)
+        if self.task_write is not None:
+            poller.register(self.task_write, select.POLLOUT)
+        for index in range(len(self.jobs)):
+            while index not in self.done:
+                if not self.pipes:
+                    raise WorkerError("a worker process ended before its jobs were done "
+                                      "(killed, or out of memory?)")
+                for fd, _event in poller.poll():
+                    if fd == self.task_write:
+                        self._hand_out()
+                        if self.task_write is None:
+                            poller.unregister(fd)
+                    elif not self._take_in(fd):
+                        poller.unregister(fd)
+            ok, value = self.done.pop(index)
+            if not ok:
+                raise value
+            yield value
+
+    def _take_in(self, pipe: int) -> bool:
+        """Read what a worker sent; False when it has ended (its pipe is closed)."""
+        data = os.read(pipe, _READ_SIZE)
+        if not data:
+            os.close(pipe)
+            del self.pipes[pipe]
+            return False
+        received = self.pipes[pipe]
+        received += data
+        while len(received) >= _HEADER.size:
+            index, size = _HEADER.unpack_from(received)
+            if len(received) < _HEADER.size + size:
+                break
+            self.done[index] = pickle.loads(received[_HEADER.size:_HEADER.size + size])
+            del received[:_HEADER.size + size]
+        return True
+
+    def close(self) -> None:
+        """End the workers: at once when some jobs were not done (the caller stopped
+        early, or failed), and wait for them."""
+        if self.task_write is not None or self.pipes:
+            for pid in self.pids:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        if self.task_write is not None:
+            os.close(self.task_write)
+            self.task_write = None
+        for pipe in self.pipes:
+            os.close(pipe)
+        self.pipes.clear()
+        for pid in self.pids:
+            os.waitpid(pid, 0)
+        self.pids.clear()
+
+
+def _enlarge(pipe: int, size: int) -> None:
+    """Make the pipe hold `size` bytes, or as many as Linux lets it. Elsewhere (no
+    F_SETPIPE_SZ), or when refused, it keeps its own size: transfers take more turns."""
+    with suppress(OSError, AttributeError):
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, min(size, _PIPE_MOST))
+
+
+_HEADER = struct.Struct("<IQ")  # a result's job number and its pickle's length
+_READ_SIZE = 1 << 16  # (a larger read would be a fresh mapping of memory each time)
+_PIPE_MOST = 1 << 20  # what Linux lets a process make a pipe hold (fs.pipe-max-size)
+
+
+def _serve(work: Callable[[Job], Result], jobs: Sequence[Job], tasks: int, results: int) -> None:
+    """A worker's loop: take a job's number, do the job, send its result back (or the
+    exception it raised), until no job is left."""
+    while len(number := os.read(tasks, 4)) == 4:
+        index = int.from_bytes(number, "little")
+        try:
+            data = pickle.dumps((True, work(jobs[index])), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # sent back: the caller raises it in the job's turn
+            try:
+                data = pickle.dumps((False, e), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # an exception that does not pickle: its text does
+                data = pickle.dumps((False, RuntimeError(f"{type(e).__name__}: {e}")))
+        message = memoryview(_HEADER.pack(index, len(data)) + data)
+        while message:
+            message = message[os.write(results, message):]
 
 
 def _die_with_parent(parent: int) -> None:
-    """Worker initializer. A build killed outright (SIGKILL, the OOM killer) cannot stop
-    its workers, and forked workers never see their job queue close (each holds a copy of
-    its writing end): they would wait forever, holding the build lock they inherited, and
-    every later build would find the site locked. Linux ends them with their parent."""
-    import ctypes  # already loaded by started(), which forked this worker
+    """A build killed outright (SIGKILL, the OOM killer) cannot stop its workers, which
+    would go on holding the build lock they inherited, and every later build would find
+    the site locked. Linux ends them with their parent."""
+    import ctypes  # already loaded by _Pool, which forked this worker
 
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
-        return  # not Linux: a killed build's workers end when their work is done
+        return  # not Linux: a killed build's workers end when their jobs are handed out
     if os.getppid() != parent:  # the parent died before the line above took effect
         os._exit(1)
 
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-# What map_forked is running, set before its worker processes are forked so that they
-# inherit it (the function and its items, with everything they refer to) instead of
-# receiving it pickled.
-_forked: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
 
 
 def map_forked(work: Callable[[Item], Result], items: Sequence[Item], weight: int,
@@ -99,17 +265,5 @@ def map_forked(work: Callable[[Item], Result], items: Sequence[Item], weight: in
     call, so `work` may be a closure over anything this process holds (articles already
     parsed, say): only each item's index and its result travel between processes. The
     workers end when the iterator is exhausted or closed."""
-    global _forked
-    _forked = (work, items)
-    try:
-        jobs = [[index] for index in range(len(items))]
-        for batch in run_batches(_forked_job, jobs, weight, minimum):
-            yield from batch
-    finally:
-        _forked = None
-
-
-def _forked_job(indexes: list[int]) -> list[Any]:
-    assert _forked is not None, "map_forked's work runs only in processes it forked"
-    work, items = _forked
-    return [work(items[index]) for index in indexes]
+    with started(work, items, weight, minimum) as results:
+        yield from results

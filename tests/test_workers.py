@@ -94,3 +94,83 @@ def test_map_forked_gives_each_result_as_soon_as_it_is_done(tmp_path: Path, weig
                          cwd=root, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == where
+
+
+_POOL = """
+import os, signal, sys, time
+from syndicate import workers
+from syndicate.workers import WorkerError, map_forked, run_batches, started
+
+def children():
+    # This process's children that are still alive (zombies are dead and not waited for).
+    found = set()
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.add(int(pid))
+    return found
+
+# A closure, and more job numbers than the shared pipe holds at once.
+workers._PIPE_MOST = 4096
+offset = 7
+jobs = [[n] for n in range(5000)]
+got = [r for batch in run_batches(lambda job: [(job[0] + offset, os.getpid())], jobs, 5000)
+       for r in batch]
+assert [n for n, _pid in got] == [n + offset for n in range(5000)]
+assert os.getpid() not in {pid for _n, pid in got}
+assert not children(), children()
+
+# A job that raises: its exception is raised in its turn, after the results before it.
+def fails_at_300(n):
+    if n == 300:
+        raise KeyError("job 300")
+    return n
+seen = []
+try:
+    for result in map_forked(fails_at_300, list(range(1000)), weight=1000):
+        seen.append(result)
+except KeyError as e:
+    assert e.args == ("job 300",), e.args
+else:
+    raise AssertionError("no KeyError")
+assert seen == list(range(300)), seen[-3:]
+assert not children(), children()
+
+# The caller stops early: the workers are ended, not waited for to finish every job.
+started_at = time.monotonic()
+with started(lambda n: time.sleep(3 if n else 0) or n, list(range(400)), 400) as results:
+    assert next(results) == 0
+assert time.monotonic() - started_at < 2
+assert not children(), children()
+
+# A worker killed outright: a clear error, not a hang.
+def slow(n):
+    time.sleep(0.02)
+    return os.getpid()
+try:
+    for pid in map_forked(slow, list(range(400)), weight=400):
+        os.kill(pid, signal.SIGKILL)
+except WorkerError as e:
+    assert "ended before its jobs were done" in str(e), e
+else:
+    raise AssertionError("no WorkerError")
+assert not children(), children()
+print("ok")
+"""
+
+
+def test_worker_processes_share_out_jobs_raise_in_turn_and_never_outlive_the_caller() -> None:
+    """Jobs and work reach the workers by fork (closures too), however many jobs there
+    are; a job's exception reaches the caller in that job's turn; a worker killed
+    outright is an error, not a hang; and no worker is left running after any of it."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: the jobs are done in this process")
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-c", _POOL], cwd=root, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "ok"
