@@ -7,7 +7,7 @@ import os
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from syndicate.cache import Cache, FileRecord, FileRow, file_row, record_from_row
 from syndicate.errors import ArticleError
@@ -112,25 +112,42 @@ def _read_chunk(job: tuple[str, str, Sequence[str], datetime, Sequence[tuple[str
     source, timezone, encodings, now, files = job
     zone = zoneinfo.ZoneInfo(timezone)
     out: list[tuple[FileRow, bool]] = []
-    for path, size, mtime_ns in files:
-        try:
-            data = read_file(os.path.join(source, path), size)
-            entry, _body = read_entry(data, path, zone=zone, encodings=encodings, now=now)
-        except ArticleError as e:
-            out.append((file_row(path, FileRecord(size, mtime_ns, None, e.reason)), False))
-        except OSError as e:
-            out.append((file_row(path, FileRecord(size, mtime_ns, None,
-                                                  f"cannot read: {e.strerror or e}")), True))
-        else:
-            out.append((file_row(path, FileRecord(size, mtime_ns, entry)), entry.recheck))
+    # Each file is opened relative to the source folder, open once: the kernel then
+    # resolves one name, not every folder of the path (a third of the cost of opening).
+    try:
+        folder: int | None = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        folder = None  # each file's own open says why it cannot be read
+    try:
+        for path, size, mtime_ns in files:
+            out.append(_first_pass_row(source, folder, path, size, mtime_ns, zone, encodings, now))
+    finally:
+        if folder is not None:
+            os.close(folder)
     return out
 
 
-def read_file(path: str, size: int) -> bytes:
+def _first_pass_row(source: str, folder: int | None, path: str, size: int, mtime_ns: int,
+                    zone: tzinfo, encodings: Sequence[str], now: datetime) -> tuple[FileRow, bool]:
+    try:
+        data = (read_file(path, size, folder) if folder is not None
+                else read_file(os.path.join(source, path), size))
+        entry, _body = read_entry(data, path, zone=zone, encodings=encodings, now=now)
+    except ArticleError as e:
+        return file_row(path, FileRecord(size, mtime_ns, None, e.reason)), False
+    except OSError as e:
+        return file_row(path, FileRecord(size, mtime_ns, None,
+                                         f"cannot read: {e.strerror or e}")), True
+    return file_row(path, FileRecord(size, mtime_ns, entry)), entry.recheck
+
+
+def read_file(path: str, size: int, folder: int | None = None) -> bytes:
     """The whole file, expected to be `size` bytes (from its listing) but read to its end
-    whatever it holds now. os.read costs half of what open().read() does, which counts
-    when reading a whole archive."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    whatever it holds now; `path` relative to the open folder `folder` when given.
+    os.read costs half of what open().read() does, which counts when reading a whole
+    archive. (O_NONBLOCK does nothing to a file; a named pipe left in the archive reads
+    as empty instead of stopping the build until something writes to it.)"""
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=folder)
     try:
         data = os.read(descriptor, size + 1)
         if len(data) == size:

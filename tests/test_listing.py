@@ -4,6 +4,7 @@ other, each folder once however many links lead to it."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tests.conftest import make_articles, run_cli, write_config
@@ -67,6 +68,34 @@ def test_a_file_is_read_whole_whatever_size_it_was_listed_with(tmp_path: Path) -
     path.write_bytes(data)
     for listed in (len(data), 0, 100, len(data) - 1, len(data) + 1, 5 * len(data)):
         assert read_file(str(path), listed) == data, listed
+    folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert read_file("a.txt", 100, folder) == data  # as the first pass's workers open it
+    finally:
+        os.close(folder)
     path.write_bytes(b"")
     assert read_file(str(path), 0) == b""
     assert read_file(str(path), 10) == b""
+
+
+def test_a_file_that_cannot_be_read_is_named_and_a_named_pipe_does_not_stop_the_build(
+        tmp_path: Path) -> None:
+    make_articles(tmp_path / "articles", 3)
+    os.mkfifo(tmp_path / "articles" / "pipe.txt")  # nothing will ever write to it
+    write_config(tmp_path, CHANNELS)
+    result = run_cli("build", "-c", str(tmp_path / "config.yaml"))
+    assert result.code == 0, result.err
+    assert "pipe.txt" in result.err and "empty file" in result.err
+    assert len(_item_urls(tmp_path)) == 3
+
+
+def test_the_first_pass_names_a_file_gone_since_the_listing() -> None:
+    from datetime import UTC, datetime
+
+    from syndicate.index import _read_chunk
+
+    for source in ("/nonexistent-archive", "/"):  # the folder itself gone, or only the file
+        [(row, recheck)] = _read_chunk((source, "UTC", ("utf-8",), datetime.now(UTC),
+                                        [("no-such-file.txt", 10, 0)]))
+        assert row[0] == "no-such-file.txt" and row[3] == "cannot read: No such file or directory"
+        assert recheck  # read again next run: it may be back
