@@ -63,10 +63,13 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
             return BuildReport(files_seen=0, articles=0, problems=(), feeds=(),
                                seconds=time.monotonic() - started, notices=notices,
                                not_due=not_due)
-        listing = list_archive(config)
-        key = outcome_key(config, listing)
-        if write and not not_due:
-            last = _last_outcome(cache, key)
+        # When the cache knows no file, every file is read: the first pass takes their
+        # stat signatures as it reads them (see list_archive), and there is no last
+        # outcome to compare with.
+        every_file = not cache.knows_files()
+        listing = list_archive(config, stat=not every_file)
+        if write and not not_due and not every_file:
+            last = _last_outcome(cache, outcome_key(config, listing))
             if last is not None:
                 for channel in building:
                     cache.put_build(channel.id, now.astimezone(UTC))
@@ -78,19 +81,19 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
         from syndicate import pipeline
         from syndicate.stories import DamagedSnapshot
 
-        def run() -> tuple[BuildReport, bool]:
+        def run() -> tuple[BuildReport, bool, Listing]:
             return pipeline.run(config, cache, now, listing, building=building, write=write,
                                 allow_shrink=allow_shrink, progress=progress, notify=notify)
 
         try:
-            report, repeatable = run()
+            report, repeatable, read = run()
         except DamagedSnapshot as e:  # raised before anything is written
             cache.forget_snapshot()
             cache.commit()
             notices += (f"{site.cache}: {e}; computed again from the archive",)
-            report, repeatable = run()
+            report, repeatable, read = run()
         if repeatable and use_cache and not not_due:
-            keep_outcome(cache, key, config, report)
+            keep_outcome(cache, outcome_key(config, read), config, report)
     finally:
         cache.close()
     return replace(report, seconds=time.monotonic() - started, notices=notices, not_due=not_due)

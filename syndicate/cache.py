@@ -112,6 +112,10 @@ class Cache:
 
     # --- files ---------------------------------------------------------------------------
 
+    def knows_files(self) -> bool:
+        """Whether any file's record is kept (none: a build reads every file)."""
+        return self._db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
+
     def files(self) -> dict[str, FileRecord]:
         return {row[0]: record_from_row(row)
                 for row in self._db.execute(f"SELECT {_FILE_COLUMNS} FROM files")}

@@ -11,7 +11,7 @@ from datetime import datetime, tzinfo
 
 from syndicate.cache import Cache, FileRecord, FileRow, file_row, record_from_row
 from syndicate.errors import ArticleError
-from syndicate.listing import Listing
+from syndicate.listing import UNKNOWN, Listing, completed
 from syndicate.model import Config, Entry, Problem
 from syndicate.parse import read_entry
 from syndicate.workers import run_batches
@@ -32,6 +32,7 @@ class ArchiveIndex:
     parsed: int  # files read this run (the rest came from the cache)
     entries: tuple[Entry, ...]  # one per good file, in path order
     problems: tuple[Problem, ...]  # skipped files and warnings, in path order
+    listing: Listing  # the listing read, with every file's stat signature (see completed)
     time_sensitive: bool = False  # some file was judged against the clock (see Entry.recheck)
     unsaved: tuple[FileRow, ...] = ()  # cache rows left for the caller to store (defer_rows)
 
@@ -43,7 +44,8 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
     from the cache. With defer_rows, the last batch of new cache rows (fewer than
     ROWS_PER_INSERT: all of them for a small archive) is returned in `unsaved` rather
     than stored, for the caller to store when it suits it (pipeline.py: while workers
-    parse articles). `meanwhile`: see workers.run_batches."""
+    parse articles). `meanwhile`: see workers.run_batches. A listing made without stat
+    signatures (list_archive) is completed with those of the files as they were read."""
     site = config.site
     known = cache.files()
     records: dict[str, FileRecord] = {}
@@ -58,8 +60,10 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
 
     fresh: list[FileRow] = []
     time_sensitive = False
+    parsed = 0  # (fewer than todo when some file listed without its stat was gone)
     for path, record, recheck, row in first_pass(config, todo, now, progress, meanwhile):
         records[path] = record
+        parsed += 1
         if recheck:
             time_sensitive = True
         else:
@@ -70,6 +74,9 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
     if not defer_rows:
         cache.put_files(fresh)
         fresh.clear()
+    if not listing.fingerprint:
+        listing = completed(config, listing, {path: (record.size, record.mtime_ns)
+                                              for path, record in records.items()})
 
     entries: list[Entry] = []
     problems: list[Problem] = []
@@ -82,8 +89,8 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
             if record.entry.warnings:
                 problems.extend(Problem(str(site.source / path), w, skipped=False)
                                 for w in record.entry.warnings)
-    return ArchiveIndex(len(records), len(todo), tuple(entries), tuple(problems), time_sensitive,
-                        tuple(fresh))
+    return ArchiveIndex(len(records), parsed, tuple(entries), tuple(problems), listing,
+                        time_sensitive, tuple(fresh))
 
 
 def first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: datetime,
@@ -120,7 +127,9 @@ def _read_chunk(job: tuple[str, str, Sequence[str], datetime, Sequence[tuple[str
         folder = None  # each file's own open says why it cannot be read
     try:
         for path, size, mtime_ns in files:
-            out.append(_first_pass_row(source, folder, path, size, mtime_ns, zone, encodings, now))
+            row = _first_pass_row(source, folder, path, size, mtime_ns, zone, encodings, now)
+            if row is not None:
+                out.append(row)
     finally:
         if folder is not None:
             os.close(folder)
@@ -128,33 +137,65 @@ def _read_chunk(job: tuple[str, str, Sequence[str], datetime, Sequence[tuple[str
 
 
 def _first_pass_row(source: str, folder: int | None, path: str, size: int, mtime_ns: int,
-                    zone: tzinfo, encodings: Sequence[str], now: datetime) -> tuple[FileRow, bool]:
+                    zone: tzinfo, encodings: Sequence[str], now: datetime
+                    ) -> tuple[FileRow, bool] | None:
+    """One file's cache row and recheck mark; None for a file listed without its stat
+    signature (UNKNOWN) that is gone: left out of the listing (listing.completed)."""
+    name, relative_to = (path, folder) if folder is not None else (os.path.join(source, path), None)
     try:
-        data = (read_file(path, size, folder) if folder is not None
-                else read_file(os.path.join(source, path), size))
+        if size == UNKNOWN:
+            data, size, mtime_ns = read_unlisted(name, relative_to)
+        else:
+            data = read_file(name, size, relative_to)
         entry, _body = read_entry(data, path, zone=zone, encodings=encodings, now=now)
     except ArticleError as e:
         return file_row(path, FileRecord(size, mtime_ns, None, e.reason)), False
     except OSError as e:
+        if size == UNKNOWN:
+            try:
+                signature = os.stat(name, dir_fd=relative_to)
+            except OSError:
+                return None
+            size, mtime_ns = signature.st_size, signature.st_mtime_ns
         return file_row(path, FileRecord(size, mtime_ns, None,
                                          f"cannot read: {e.strerror or e}")), True
     return file_row(path, FileRecord(size, mtime_ns, entry)), entry.recheck
+
+
+# O_NONBLOCK does nothing to a file; a named pipe left in the archive reads as empty
+# instead of stopping the build until something writes to it.
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 
 
 def read_file(path: str, size: int, folder: int | None = None) -> bytes:
     """The whole file, expected to be `size` bytes (from its listing) but read to its end
     whatever it holds now; `path` relative to the open folder `folder` when given.
     os.read costs half of what open().read() does, which counts when reading a whole
-    archive. (O_NONBLOCK does nothing to a file; a named pipe left in the archive reads
-    as empty instead of stopping the build until something writes to it.)"""
-    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=folder)
+    archive."""
+    descriptor = os.open(path, _OPEN_FLAGS, dir_fd=folder)
     try:
-        data = os.read(descriptor, size + 1)
-        if len(data) == size:
-            return data  # the size listed, and nothing after it: no read to find the end
-        chunks = [data]
-        while chunk := os.read(descriptor, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return _read_to_end(descriptor, size)
     finally:
         os.close(descriptor)
+
+
+def read_unlisted(path: str, folder: int | None = None) -> tuple[bytes, int, int]:
+    """read_file for a file listed without its stat signature: its bytes, and its size
+    and mtime_ns as the open file gives them."""
+    descriptor = os.open(path, _OPEN_FLAGS, dir_fd=folder)
+    try:
+        signature = os.fstat(descriptor)
+        return (_read_to_end(descriptor, signature.st_size), signature.st_size,
+                signature.st_mtime_ns)
+    finally:
+        os.close(descriptor)
+
+
+def _read_to_end(descriptor: int, size: int) -> bytes:
+    data = os.read(descriptor, size + 1)
+    if len(data) == size:
+        return data  # the size expected, and nothing after it: no read to find the end
+    chunks = [data]
+    while chunk := os.read(descriptor, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)

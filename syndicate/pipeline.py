@@ -152,11 +152,12 @@ def shrink_reason(path: Path, fmt: Format, channel: Channel, new_count: int) -> 
 
 def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
         building: Sequence[Channel], write: bool, allow_shrink: bool,
-        progress: Progress | None, notify: bool) -> tuple[BuildReport, bool]:
+        progress: Progress | None, notify: bool) -> tuple[BuildReport, bool, Listing]:
     """Build the channels in `building` (see build.build) from the archive's files as
-    `listing` found them. Returns the report, and whether the same inputs would give the
+    `listing` found them. Returns the report; whether the same inputs would give the
     same output again (see build.py's no-change shortcut): not when this run failed
-    somewhere, judged a date against the clock, or asked image servers for sizes."""
+    somewhere, judged a date against the clock, or asked image servers for sizes; and
+    the listing with every file's stat signature as read (see listing.list_archive)."""
     site = config.site
     stories, ledger_changes = read_stories(config, cache, now, listing, progress,
                                            meanwhile=load_rendering_stack)
@@ -234,7 +235,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     )
     repeatable = (write and not failures and not hub_failed and not stories.time_sensitive
                   and not site.probe_enclosures)
-    return report, repeatable
+    return report, repeatable, stories.listing
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ class Stories:
     first use; `select(channel)` is the channel's items (select.select), from the kept
     selections when they are known."""
 
-    def __init__(self, problems: tuple[Problem, ...], files: int, count: int, *,
+    def __init__(self, problems: tuple[Problem, ...], files: int, count: int, listing: Listing, *,
                  parsed: int = 0, time_sensitive: bool = False,
                  ordered: Callable[[], Sequence[Entry]],
                  selections: dict[str, list[Entry]] | None = None,
@@ -55,6 +55,7 @@ class Stories:
         self.problems = problems
         self.files = files  # candidate files seen
         self.count = count  # stories
+        self.listing = listing  # the archive's files as read, with their stat signatures
         self.parsed = parsed  # files read this run
         self.time_sensitive = time_sensitive  # an entry was judged against the clock (Entry.recheck)
         self._make_ordered = ordered
@@ -98,9 +99,11 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
     stored by Stories.save(). `meanwhile`: called while a full pass's workers read the
     files, if they do (see workers.run_batches)."""
     fingerprint = cache.snapshot_fingerprint()
-    previous = _Snapshot.load(cache) if fingerprint is not None else None
+    # (A listing without stat signatures is a build's that reads every file: no snapshot.)
+    previous = (_Snapshot.load(cache) if fingerprint is not None and listing.fingerprint
+                else None)
     if previous is not None and fingerprint == listing.fingerprint:
-        return Stories(previous.problems, len(listing.files), previous.count,
+        return Stories(previous.problems, len(listing.files), previous.count, listing,
                        ordered=previous.ordered, selections=previous.selections), []
     read_already = 0  # files read by a path that then gave way to another
     if previous is not None:
@@ -114,6 +117,7 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
             return changed
     index = index_archive(config, cache, now, listing, progress, defer_rows=True,
                           meanwhile=meanwhile)
+    listing = index.listing  # with every file's stat signature
     merged = merge_captures(index.entries)
     entries, ledger_changes = apply_ledger(merged.entries, cache.ledger())
     problems = index.problems + tuple(
@@ -126,7 +130,8 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
         _Snapshot.forget(cache)
     else:
         unsaved.append(partial(_Snapshot.store, cache, listing, config, ordered, problems))
-    stories = Stories(problems, index.files, len(ordered), parsed=index.parsed + read_already,
+    stories = Stories(problems, index.files, len(ordered), listing,
+                      parsed=index.parsed + read_already,
                       time_sensitive=index.time_sensitive, ordered=lambda: ordered,
                       unsaved=unsaved)
     return stories, ledger_changes
@@ -180,7 +185,7 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
             selections[key] = sorted(before + [e for e in entries if wanted(e, channel)],
                                      key=story_order)[:channel.limit]
     stories = Stories(_by_file(previous.problems + tuple(problems)), len(listing.files),
-                      previous.count + len(entries), parsed=len(added),
+                      previous.count + len(entries), listing, parsed=len(added),
                       time_sensitive=time_sensitive, ordered=ordered, selections=selections)
     if time_sensitive:
         _Snapshot.forget(cache)
@@ -275,7 +280,7 @@ def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progr
     kept_problems = _by_file(problems)
     unsaved = [partial(_Snapshot.forget, cache) if time_sensitive else
                partial(_Snapshot.store, cache, listing, config, ordered, kept_problems)]
-    stories = Stories(kept_problems, len(listing.files), len(ordered),
+    stories = Stories(kept_problems, len(listing.files), len(ordered), listing,
                       parsed=len(todo) + read_already,
                       time_sensitive=time_sensitive, ordered=lambda: ordered, unsaved=unsaved)
     return stories, ledger_changes

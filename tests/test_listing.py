@@ -93,9 +93,38 @@ def test_the_first_pass_names_a_file_gone_since_the_listing() -> None:
     from datetime import UTC, datetime
 
     from syndicate.index import _read_chunk
+    from syndicate.listing import UNKNOWN
 
     for source in ("/nonexistent-archive", "/"):  # the folder itself gone, or only the file
         [(row, recheck)] = _read_chunk((source, "UTC", ("utf-8",), datetime.now(UTC),
                                         [("no-such-file.txt", 10, 0)]))
         assert row[0] == "no-such-file.txt" and row[3] == "cannot read: No such file or directory"
         assert recheck  # read again next run: it may be back
+        # Listed without its stat signature (a build that reads every file): as if the
+        # listing had not found it.
+        assert _read_chunk((source, "UTC", ("utf-8",), datetime.now(UTC),
+                            [("no-such-file.txt", UNKNOWN, UNKNOWN)])) == []
+
+
+def test_a_listing_without_stats_is_completed_by_the_first_pass_as_a_stat_would(
+        tmp_path: Path) -> None:
+    """A build whose cache knows no file lists the archive without stat signatures and
+    takes them from each file as it reads it: the listing it keeps (for the next run's
+    no-change shortcut and snapshot) must be the one a listing with stats gives."""
+    from datetime import UTC, datetime
+
+    from syndicate.config import load_config
+    from syndicate.index import _read_chunk
+    from syndicate.listing import UNKNOWN, completed, list_archive
+
+    make_articles(tmp_path / "articles" / "2024", 5)
+    (tmp_path / "articles" / "2024" / "broken.txt").write_bytes(b"\x00\x01 not an article")
+    (tmp_path / "articles" / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    config = load_config(write_config(tmp_path, CHANNELS))
+    bare = list_archive(config, stat=False)
+    assert bare.fingerprint == "" and {(s, m) for _p, s, m in bare.files} == {(UNKNOWN, UNKNOWN)}
+    rows = _read_chunk((str(config.site.source), "UTC", ("utf-8",), datetime.now(UTC),
+                        list(bare.files)))
+    read = completed(config, bare, {row[0]: (row[1], row[2]) for row, _recheck in rows})
+    assert read == list_archive(config)
+    assert len(read.files) == 6  # the broken file is listed (and skipped); the dead link is not
