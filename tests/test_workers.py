@@ -16,6 +16,20 @@ def _square_with_pid(job: list[int]) -> list[tuple[int, int]]:
     return [(n * n, os.getpid()) for n in job]
 
 
+def _run_in_own_process(script: str, *args: str, timeout: float = 60,
+                        workers: bool = True) -> str:
+    """Run a test script in a process of its own, and give its output. The test process
+    may have threads running (other tests' servers), and a process with threads does its
+    jobs itself (workers.worker_count). `workers`: the script needs worker processes."""
+    if workers and (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: the jobs are done in this process")
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-c", script, *args], cwd=root, capture_output=True,
+                         text=True, timeout=timeout)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
 _MEANWHILE = """
 import os
 from syndicate.workers import run_batches
@@ -33,14 +47,7 @@ assert os.getpid() not in {pid for _square, pid in results}  # done by worker pr
 
 
 def test_meanwhile_runs_once_in_this_process_while_workers_do_the_jobs() -> None:
-    if (os.cpu_count() or 1) < 2:
-        pytest.skip("one core: the jobs are done in this process")
-    # In a process of its own: the test process may have threads running (other tests'
-    # servers), and a process with threads does its jobs itself (workers.worker_count).
-    root = Path(__file__).resolve().parent.parent
-    run = subprocess.run([sys.executable, "-c", _MEANWHILE], cwd=root, capture_output=True,
-                         text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
+    _run_in_own_process(_MEANWHILE)
 
 
 def test_meanwhile_is_not_called_when_the_jobs_are_done_here() -> None:
@@ -87,13 +94,8 @@ def test_map_forked_gives_each_result_as_soon_as_it_is_done(tmp_path: Path, weig
                                                              where: str) -> None:
     """The pipeline writes each feed while the workers render the next ones: the
     caller must have each result before the later jobs are done, in order."""
-    if where == "workers" and (os.cpu_count() or 1) < 2:
-        pytest.skip("one core: the jobs are done in this process")
-    root = Path(__file__).resolve().parent.parent
-    run = subprocess.run([sys.executable, "-c", _STREAMED, str(tmp_path / "marker"), str(weight)],
-                         cwd=root, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == where
+    assert _run_in_own_process(_STREAMED, str(tmp_path / "marker"), str(weight),
+                               workers=where == "workers") == where
 
 
 _POOL = """
@@ -167,10 +169,4 @@ def test_worker_processes_share_out_jobs_raise_in_turn_and_never_outlive_the_cal
     """Jobs and work reach the workers by fork (closures too), however many jobs there
     are; a job's exception reaches the caller in that job's turn; a worker killed
     outright is an error, not a hang; and no worker is left running after any of it."""
-    if (os.cpu_count() or 1) < 2:
-        pytest.skip("one core: the jobs are done in this process")
-    root = Path(__file__).resolve().parent.parent
-    run = subprocess.run([sys.executable, "-c", _POOL], cwd=root, capture_output=True,
-                         text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "ok"
+    assert _run_in_own_process(_POOL, timeout=120) == "ok"
