@@ -74,7 +74,7 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
     if not defer_rows:
         cache.put_files(fresh)
         fresh.clear()
-    if not listing.fingerprint:
+    if not listing.has_stats:
         listing = completed(config, listing, {path: (record.size, record.mtime_ns)
                                               for path, record in records.items()})
 

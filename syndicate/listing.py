@@ -120,6 +120,12 @@ class Listing:
     files: tuple[tuple[str, int, int], ...]  # (path, size, mtime_ns), in scan order
     fingerprint: str  # "" for a listing without stat signatures (see list_archive)
 
+    @property
+    def has_stats(self) -> bool:
+        """False for a listing made without stat signatures (list_archive(stat=False)),
+        until completed() gives it those the first pass found."""
+        return bool(self.fingerprint)
+
 
 def list_archive(config: Config, stat: bool = True) -> Listing:
     """The archive's listing. Without `stat`, the files' stat signatures are left UNKNOWN

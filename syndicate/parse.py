@@ -29,8 +29,8 @@ _HEADER = re.compile(r"^\s*<!--\s*(.*?)\s*-->\s*$")
 _TITLE_LINE = re.compile(r"^\s*\[(.*)\]\(\s*(\S+?)\s*\)\s*$")  # greedy: titles may hold ']'
 _SEPARATOR = re.compile(r"^\s*(?:-{3,}|={3,})\s*$")
 # The head as nearly every file has it: an epoch header, the title line and the separator,
-# with nothing around them. What this matches, the line-by-line reading in _head reads
-# the same way (tests/test_properties.py holds them to it); it is three times as fast.
+# with nothing around them. What this matches, _head_by_lines reads the same way
+# (tests/test_properties.py holds them to it); it is three to four times as fast.
 _USUAL_HEAD = re.compile(r"<!--([0-9]{9,13})-->\n\[(.*)\]\((\S+?)\)\n(?:-{3,}|={3,})\n")
 _CJK_DATE = re.compile(
     r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日(?:\s*(\d{1,2})[:：时](\d{1,2})(?:[:：分](\d{1,2}))?)?"

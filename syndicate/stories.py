@@ -100,7 +100,7 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
     files, if they do (see workers.run_batches)."""
     fingerprint = cache.snapshot_fingerprint()
     # (A listing without stat signatures is a build's that reads every file: no snapshot.)
-    previous = (_Snapshot.load(cache) if fingerprint is not None and listing.fingerprint
+    previous = (_Snapshot.load(cache) if fingerprint is not None and listing.has_stats
                 else None)
     if previous is not None and fingerprint == listing.fingerprint:
         return Stories(previous.problems, len(listing.files), previous.count, listing,
