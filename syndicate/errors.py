@@ -2,6 +2,10 @@
 
 Foreign exceptions (yaml, lxml, OSError, feedgen's bare ValueError) are re-raised
 as one of these at the boundary where they happen, with the cause chained.
+
+An error raised in a worker process reaches the main process pickled (workers.py): each
+one that carries fields says how to make it again (__reduce__), since an exception is
+otherwise unpickled by calling its class with its message alone.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ class ConfigError(SyndicateError):
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[object, ...]]:
+        return type(self), (list(self.problems),)
+
 
 class ArticleError(SyndicateError):
     """One file cannot become an article. The build skips it and names it with `reason`."""
@@ -42,6 +49,9 @@ class ArticleError(SyndicateError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+    def __reduce__(self) -> tuple[type[ArticleError], tuple[object, ...]]:
+        return type(self), (self.path, self.reason)
 
 
 class RenderError(SyndicateError):
@@ -53,6 +63,9 @@ class RenderError(SyndicateError):
         self.reason = reason
         super().__init__(f"channel {channel!r} ({fmt}): {reason}")
 
+    def __reduce__(self) -> tuple[type[RenderError], tuple[object, ...]]:
+        return type(self), (self.channel, self.fmt, self.reason)
+
 
 class OutputError(SyndicateError):
     """A file could not be written, or writing it would be unsafe."""
@@ -61,6 +74,9 @@ class OutputError(SyndicateError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+    def __reduce__(self) -> tuple[type[OutputError], tuple[object, ...]]:
+        return type(self), (self.path, self.reason)
 
 
 class LockedError(SyndicateError):
