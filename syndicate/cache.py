@@ -112,9 +112,9 @@ class Cache:
 
     # --- files ---------------------------------------------------------------------------
 
-    def knows_files(self) -> bool:
-        """Whether any file's record is kept (none: a build reads every file)."""
-        return self._db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
+    def file_count(self) -> int:
+        """How many files' records are kept (none: a build reads every file)."""
+        return int(self._db.execute("SELECT count(*) FROM files").fetchone()[0])
 
     def files(self) -> dict[str, FileRecord]:
         return {row[0]: record_from_row(row)

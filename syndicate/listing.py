@@ -5,9 +5,10 @@ imports nothing of the parser."""
 from __future__ import annotations
 
 import hashlib
+import marshal
 import operator
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -125,6 +126,15 @@ class Listing:
         """False for a listing made without stat signatures (list_archive(stat=False)),
         until completed() gives it those the first pass found."""
         return bool(self.fingerprint)
+
+    def __reduce__(self) -> tuple[Callable[[bytes, str], Listing], tuple[bytes, str]]:
+        # A listing crosses processes pickled (build.py has it made in a worker process):
+        # marshal writes and reads 10,000 files' tuples in 3 ms, where pickle takes 5-7.
+        return _unmarshalled, (marshal.dumps(self.files), self.fingerprint)
+
+
+def _unmarshalled(files: bytes, fingerprint: str) -> Listing:
+    return Listing(marshal.loads(files), fingerprint)
 
 
 def list_archive(config: Config, stat: bool = True) -> Listing:

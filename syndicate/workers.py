@@ -10,7 +10,7 @@ import select
 import signal
 import struct
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Generic, TypeVar
 
@@ -69,6 +69,27 @@ def started(work: Callable[[Job], Result], jobs: Sequence[Job], items: int,
         pool.close()
 
 
+def aside(work: Callable[[], Result], meanwhile: Iterable[Callable[[], object]]) -> Result:
+    """work(), in a process forked for it, while this process takes the steps of
+    `meanwhile`, one at a time, until the result begins to come in: the steps left are
+    not taken. For work that waits on the system (a folder's stat calls) while this
+    process has work that pays only sometimes (imports a later step may need): each step
+    should be short, since the one under way when the result comes is finished first."""
+    if threading.active_count() > 1:  # see worker_count
+        return work()
+    # The lone worker ends on its own, in a build killed outright, once it finds nobody
+    # to send its result to: it is spared the 3-4 ms of _die_with_parent's import.
+    pool: _Pool[None, Result] = _Pool(lambda _job: work(), (None,), 1, die_with_parent=False)
+    try:
+        for step in meanwhile:
+            if pool.sending():
+                break
+            step()
+        return next(pool.results())
+    finally:
+        pool.close()
+
+
 class WorkerError(SyndicateError):
     """A worker process ended before it sent back the results of the jobs it took."""
 
@@ -84,7 +105,8 @@ class _Pool(Generic[Job, Result]):
     two threads in this process (handing jobs out, taking results in) competed with the
     main thread for the interpreter while the workers waited on them."""
 
-    def __init__(self, work: Callable[[Job], Result], jobs: Sequence[Job], workers: int) -> None:
+    def __init__(self, work: Callable[[Job], Result], jobs: Sequence[Job], workers: int,
+                 die_with_parent: bool = True) -> None:
         self.jobs = jobs
         self.done: dict[int, tuple[bool, Any]] = {}  # results that came before their turn
         self.pids: list[int] = []
@@ -94,12 +116,13 @@ class _Pool(Generic[Job, Result]):
         task_read, task_write = os.pipe()
         self.task_write: int | None = task_write
         _enlarge(task_write, len(numbers))  # what does not fit waits in `numbers`
-        # ctypes is for the workers' _die_with_parent: imported once here, not in each.
-        import ctypes  # noqa: F401
+        if die_with_parent:
+            # ctypes is for the workers' _die_with_parent: imported once here, not in each.
+            import ctypes  # noqa: F401
 
         try:
             for _ in range(workers):
-                self._fork(work, task_read)
+                self._fork(work, task_read, die_with_parent)
         except BaseException:
             self.close()
             raise
@@ -110,7 +133,7 @@ class _Pool(Generic[Job, Result]):
         os.set_blocking(task_write, False)
         self._hand_out()
 
-    def _fork(self, work: Callable[[Job], Result], task_read: int) -> None:
+    def _fork(self, work: Callable[[Job], Result], task_read: int, die_with_parent: bool) -> None:
         result_read, result_write = os.pipe()
         # A worker whose pipe is full waits, and the caller may be busy with work of its
         # own (run_batches' meanwhile) while a batch of articles, 250 KB pickled, comes back.
@@ -128,7 +151,8 @@ class _Pool(Generic[Job, Result]):
                 assert self.task_write is not None
                 for pipe in (self.task_write, result_read, *self.pipes):
                     os.close(pipe)
-                _die_with_parent(parent)
+                if die_with_parent:
+                    _die_with_parent(parent)
                 _serve(work, self.jobs, task_read, result_write)
                 code = 0
             finally:
@@ -175,6 +199,10 @@ class _Pool(Generic[Job, Result]):
             if not ok:
                 raise value
             yield value
+
+    def sending(self) -> bool:
+        """Whether a result has begun to come in (or a worker has ended), without waiting."""
+        return bool(select.select(list(self.pipes), [], [], 0)[0])
 
     def _take_in(self, pipe: int) -> bool:
         """Read what a worker sent; False when it has ended (its pipe is closed)."""

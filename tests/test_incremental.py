@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED, make_articles, run_cli, tree_bytes, write_config
+from syndicate.build import ASIDE_MIN
+from tests.conftest import ROOT, SEED, Run, make_articles, run_cli, tree_bytes, write_config
 
 CHANNELS = {
     "all": {"title": "All", "link": "https://cn.nytimes.com/", "limit": 20},
@@ -693,3 +694,63 @@ def test_first_channel_with_images_as_enclosures_gets_bodies_without_images(tmp_
     feed = (tmp_path / "feeds" / "china.xml").read_text(encoding="utf-8")
     assert "<enclosure" in feed and "&lt;img" not in feed
     assert "&lt;img" in (tmp_path / "feeds" / "all.xml").read_text(encoding="utf-8")
+
+
+# A build in a process of its own, as `syndicate build` runs it, that says on stderr each
+# time it lists the archive through workers.aside.
+_SPIED_BUILD = """
+import sys
+import syndicate.build, syndicate.cli
+real = syndicate.build.aside
+def spy(work, meanwhile):
+    print("listed aside", file=sys.stderr)
+    return real(work, meanwhile)
+syndicate.build.aside = spy
+sys.exit(syndicate.cli.main(sys.argv[1:]))
+"""
+
+
+def _spied_build(config: Path) -> Run:
+    proc = subprocess.run([sys.executable, "-c", _SPIED_BUILD, "build", "-v", "-c", str(config)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_a_large_archive_is_listed_aside_with_the_same_results(tmp_path: Path) -> None:
+    """From ASIDE_MIN known files on, a build lists the archive in a process of its own
+    while it imports what it may need (build.py). Nothing else changes: nothing changed
+    is a run that writes nothing, a new story and a hand-edited feed give what a
+    --no-cache build gives, and a source folder gone is an error that leaves the feeds."""
+    make_articles(tmp_path / "articles", ASIDE_MIN)
+    config = write_config(tmp_path, CHANNELS)
+    cold = _spied_build(config)
+    assert cold.code == 0, cold.err
+    assert "listed aside" not in cold.err  # the cache knew no file: no stats to make
+
+    before = _mtimes(tmp_path)
+    warm = _spied_build(config)
+    assert warm.code == 0, warm.err
+    assert "listed aside" in warm.err
+    assert "(0 read)" in warm.out and " 0 written, 9 unchanged" in warm.out
+    assert _mtimes(tmp_path) == before
+
+    make_articles(tmp_path / "articles", 1, start=ASIDE_MIN)
+    new = _spied_build(config)
+    assert new.code == 0, new.err
+    assert "listed aside" in new.err and "(1 read)" in new.out
+    _same_as_uncached(tmp_path)
+
+    # The listing is the last build's, but a feed was edited: the full run repairs it.
+    (tmp_path / "feeds" / "world.xml").write_text("<rss/>", encoding="utf-8")
+    repaired = _spied_build(config)
+    assert repaired.code == 0, repaired.err
+    assert "listed aside" in repaired.err and " 1 written, 8 unchanged" in repaired.out
+    _same_as_uncached(tmp_path)
+
+    published = tree_bytes(tmp_path / "feeds")
+    (tmp_path / "articles").rename(tmp_path / "elsewhere")
+    gone = _spied_build(config)
+    assert gone.code == 4
+    assert "listed aside" in gone.err and "source folder does not exist" in gone.err
+    assert "Traceback" not in gone.err
+    assert tree_bytes(tmp_path / "feeds") == published

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from syndicate.errors import ArticleError, ConfigError, ConfigProblem, OutputError, RenderError
 from syndicate.workers import run_batches, worker_count
 
 
@@ -98,10 +100,8 @@ def test_map_forked_gives_each_result_as_soon_as_it_is_done(tmp_path: Path, weig
                                workers=where == "workers") == where
 
 
-_POOL = """
-import os, signal, sys, time
-from syndicate import workers
-from syndicate.workers import WorkerError, map_forked, run_batches, started
+_CHILDREN = """
+import os
 
 def children():
     # This process's children that are still alive (zombies are dead and not waited for).
@@ -115,6 +115,12 @@ def children():
         if int(fields[1]) == os.getpid() and fields[0] != "Z":
             found.add(int(pid))
     return found
+"""
+
+_POOL = _CHILDREN + """
+import signal, sys, time
+from syndicate import workers
+from syndicate.workers import WorkerError, map_forked, run_batches, started
 
 # A closure, and more job numbers than the shared pipe holds at once.
 workers._PIPE_MOST = 4096
@@ -170,3 +176,77 @@ def test_worker_processes_share_out_jobs_raise_in_turn_and_never_outlive_the_cal
     are; a job's exception reaches the caller in that job's turn; a worker killed
     outright is an error, not a hang; and no worker is left running after any of it."""
     assert _run_in_own_process(_POOL, timeout=120) == "ok"
+
+
+_ASIDE = _CHILDREN + """
+import sys, threading, time
+from pathlib import Path
+from syndicate.errors import OutputError
+from syndicate.workers import aside
+
+# The work runs in another process while this one takes steps, which stop soon after
+# the result comes: here the work waits for the fourth step (so the steps ran while it
+# ran), and every step after that leaves it time to send its result.
+flag = Path(sys.argv[1]) / "fourth step taken"
+steps = []
+def step(n):
+    if n == 3:
+        flag.touch()
+    elif n > 3:
+        time.sleep(0.05)
+    steps.append(n)
+def work():
+    while not flag.exists():
+        time.sleep(0.005)
+    return os.getpid()
+pid = aside(work, (lambda n=n: step(n) for n in range(100_000)))
+assert pid != os.getpid()
+assert 4 <= len(steps) < 100, len(steps)
+assert not children(), children()
+
+# No step at all, or more steps than the work needs: the result all the same.
+assert aside(lambda: [1, 2, 3], ()) == [1, 2, 3]
+assert aside(lambda: "done", [lambda: None] * 3) == "done"
+
+# The work's error is raised here, whole.
+def missing():
+    raise OutputError("/archive", "the source folder does not exist")
+try:
+    aside(missing, ())
+except OutputError as e:
+    assert (e.path, e.reason) == ("/archive", "the source folder does not exist"), vars(e)
+else:
+    raise AssertionError("no OutputError")
+assert not children(), children()
+
+# With another thread running, no fork (see worker_count): the work is done here.
+stop = threading.Event()
+threading.Thread(target=stop.wait).start()
+taken = []
+assert aside(os.getpid, [lambda: taken.append(1)]) == os.getpid()
+assert taken == []
+stop.set()
+print("ok")
+"""
+
+
+def test_aside_works_in_another_process_while_the_caller_takes_steps(tmp_path: Path) -> None:
+    """workers.aside: the work's result (or its error, whole) comes back from a process
+    of its own; the caller's steps run meanwhile and stop once the result is in."""
+    assert _run_in_own_process(_ASIDE, str(tmp_path)) == "ok"
+
+
+@pytest.mark.parametrize("error", [
+    ArticleError("world/a.txt", "empty file"),
+    RenderError("world", "atom", "cannot render"),
+    OutputError("/srv/feeds", "the source folder does not exist"),
+    ConfigError([ConfigProblem("config.yaml", 3, "channels.world.limit", "expected a number")]),
+])
+def test_errors_cross_processes_whole(error: Exception) -> None:
+    """A worker's exception reaches the caller pickled: it must come back as it was
+    raised, fields and message (unpickling calls the class with the message alone
+    otherwise, which these refuse)."""
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error)
+    assert str(back) == str(error)
+    assert {k: getattr(back, k) for k in vars(error)} == vars(error)
