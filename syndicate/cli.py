@@ -29,7 +29,7 @@ EXIT_STRICT = 1  # articles were skipped and --strict was given; `show`: the fil
 # cannot listen on.
 EXIT_USAGE = 2
 EXIT_CONFIG = 3  # the config file is missing or has problems; nothing was written
-EXIT_OUTPUT = 4  # a feed could not be rendered or written; its last good file is kept
+EXIT_OUTPUT = 4  # a feed could not be rendered or written (or no source, a killed worker)
 EXIT_LOCKED = 5  # another build of the same site is running
 
 EXIT_CODES = f"""\
@@ -40,7 +40,8 @@ exit codes:
   {EXIT_USAGE}  the command line is wrong; init: the config file already exists (init never
      overwrites one); serve: cannot listen on the address given
   {EXIT_CONFIG}  the config is missing or invalid: every problem is listed, nothing is written
-  {EXIT_OUTPUT}  a feed could not be rendered or written; its last good file stays in place;
+  {EXIT_OUTPUT}  a feed could not be rendered or written, the source folder is missing, or a
+     worker process was killed (out of memory?); the last good files stay in place;
      cron: the crontab could not be read or changed
   {EXIT_LOCKED}  another build of this site is running (see --wait)
 """
