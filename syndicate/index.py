@@ -103,8 +103,8 @@ def first_pass(config: Config, todo: Sequence[tuple[str, int, int]], now: dateti
     jobs = [(str(site.source), site.timezone, site.encodings, now, todo[i:i + CHUNK])
             for i in range(0, len(todo), CHUNK)]
     done = 0
-    for chunk in run_batches(_read_chunk, jobs, len(todo), meanwhile=meanwhile):
-        done += len(chunk)
+    for number, chunk in enumerate(run_batches(_read_chunk, jobs, len(todo), meanwhile=meanwhile)):
+        done += len(jobs[number][4])  # the job's files: one listed without stat may be gone
         if progress:
             progress(done, len(todo))
         for row, recheck in chunk:

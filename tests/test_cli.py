@@ -12,8 +12,11 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +29,16 @@ import pytest
 from syndicate import __version__
 from syndicate.config import load_config
 from syndicate.output import TMP_PREFIX, TMP_SUFFIX
-from tests.conftest import SEED, read_feed, read_json_feed, run_cli, tree_bytes
+from tests.conftest import (
+    ROOT,
+    SEED,
+    make_articles,
+    read_feed,
+    read_json_feed,
+    run_cli,
+    tree_bytes,
+    write_config,
+)
 
 SiteFactory = Callable[..., Path]
 FEEDS = ("all.xml", "all.atom", "all.json")
@@ -400,3 +412,44 @@ def test_two_overlapping_builds_never_interleave(site: SiteFactory, wait: list[s
     assert_feeds_well_formed(feeds, items=301)
     assert leftovers(feeds) == []
     assert sorted(tree_bytes(feeds)) == sorted(OUTPUT)
+
+
+def _build_on_a_terminal(config: Path) -> tuple[int, str]:
+    """`syndicate build` with its stderr on a terminal (a pseudo-terminal 100 columns
+    wide, as a user's would be): the exit code and what the terminal showed."""
+    terminal, its_end = os.openpty()
+    fcntl.ioctl(its_end, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "syndicate", "build", "-c", str(config)],
+                            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=its_end)
+    os.close(its_end)
+    shown = bytearray()
+    while True:
+        try:
+            data = os.read(terminal, 65536)
+        except OSError:  # EIO: every process holding the terminal's other end has ended
+            break
+        if not data:
+            break
+        shown += data
+    os.close(terminal)
+    return proc.wait(timeout=120), shown.decode("utf-8", "replace")
+
+
+def test_progress_bar_with_counts_and_rate_on_a_terminal_only(tmp_path: Path) -> None:
+    """Reading a large archive shows how many files are read of how many, and how fast,
+    on a terminal; under cron (no terminal), a build says nothing at all."""
+    make_articles(tmp_path / "articles", 600)
+    config = write_config(tmp_path, {"all": {"title": "All", "link": "https://cn.nytimes.com/"}})
+    code, shown = _build_on_a_terminal(config)
+    assert code == 0
+    assert "reading:" in shown and "/600 [" in shown and "file/s" in shown, shown
+
+    for kept in (tmp_path / ".syndicate", tmp_path / "feeds"):
+        shutil.rmtree(kept)
+    under_cron = run_cli("build", "-c", str(config))
+    assert under_cron.code == 0 and under_cron.out == "" and under_cron.err == ""
+
+    make_articles(tmp_path / "articles", 1, start=600)  # one file to read: no bar for it
+    code, shown = _build_on_a_terminal(config)
+    assert code == 0 and "reading:" not in shown, shown

@@ -128,3 +128,24 @@ def test_a_listing_without_stats_is_completed_by_the_first_pass_as_a_stat_would(
     read = completed(config, bare, {row[0]: (row[1], row[2]) for row, _recheck in rows})
     assert read == list_archive(config)
     assert len(read.files) == 6  # the broken file is listed (and skipped); the dead link is not
+
+
+def test_progress_counts_files_gone_since_the_listing_as_done(tmp_path: Path) -> None:
+    """The first pass's progress reaches its total even when a file listed without its
+    stat signature is gone by the time it is read (it gives no row)."""
+    from datetime import UTC, datetime
+
+    from syndicate.config import load_config
+    from syndicate.index import first_pass
+    from syndicate.listing import list_archive
+
+    make_articles(tmp_path / "articles", 3)
+    (tmp_path / "articles" / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    config = load_config(write_config(tmp_path, CHANNELS))
+    todo = list(list_archive(config, stat=False).files)
+    assert len(todo) == 4  # listed by name: the dead link is among them
+    calls: list[tuple[int, int]] = []
+    read = list(first_pass(config, todo, datetime.now(UTC),
+                           lambda done, total: calls.append((done, total))))
+    assert len(read) == 3
+    assert calls[-1] == (4, 4)
