@@ -128,7 +128,7 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
     return replace(report, seconds=time.monotonic() - started, notices=notices, not_due=not_due)
 
 
-# What pipeline.run imports, named in steps of a few milliseconds each (the largest, 10-15
+# What pipeline.run imports, named in steps of a few milliseconds each (the largest, 10-16
 # ms, first), for `aside`: a build that turns out to have nothing to do waits for the
 # step under way when the listing comes, and no more. The heaviest of pipeline.run's own
 # imports are feedgen's: python-dateutil's time zones (ctypes, importlib.resources) and
@@ -178,7 +178,8 @@ def keep_outcome(cache: Cache, key: str, config: Config, report: BuildReport) ->
 def _listing_unless_same(config: Config, last_key: str | None) -> Listing | None:
     """list_archive, in aside's worker process; None when the listing makes the last
     build's outcome key, since the shortcut then needs nothing of it (and sending 10,000
-    files' listing to the main process costs about 6 ms of a 0.1 s build)."""
+    files' listing to the main process, which reads it, costs it 5-10 ms of a 0.1 s
+    build)."""
     listing = list_archive(config)
     return None if last_key is not None and outcome_key(config, listing) == last_key else listing
 

@@ -129,7 +129,7 @@ class Listing:
 
     def __reduce__(self) -> tuple[Callable[[bytes, str], Listing], tuple[bytes, str]]:
         # A listing crosses processes pickled (build.py has it made in a worker process):
-        # marshal writes and reads 10,000 files' tuples in 3 ms, where pickle takes 5-7.
+        # marshal writes and reads 10,000 files' tuples in 2.8 ms, where pickle takes 5.
         return _unmarshalled, (marshal.dumps(self.files), self.fingerprint)
 
 
