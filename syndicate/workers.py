@@ -3,6 +3,7 @@ is too small for worker processes to pay off."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import pickle
@@ -59,10 +60,10 @@ def started(work: Callable[[Job], Result], jobs: Sequence[Job], items: int,
     The workers are forked here: `work` and `jobs` may be anything this process holds,
     closures included; only each job's result travels, pickled."""
     workers = worker_count(jobs, items, minimum)
-    if workers == 1:
+    pool = _Pool.fork(work, jobs, workers) if workers > 1 else None
+    if pool is None:
         yield map(work, jobs)
         return
-    pool = _Pool(work, jobs, workers)
     try:
         yield pool.results()
     finally:
@@ -79,7 +80,10 @@ def aside(work: Callable[[], Result], meanwhile: Iterable[Callable[[], object]])
         return work()
     # The lone worker ends on its own, in a build killed outright, once it finds nobody
     # to send its result to: it is spared the 3-4 ms of _die_with_parent's import.
-    pool: _Pool[None, Result] = _Pool(lambda _job: work(), (None,), 1, die_with_parent=False)
+    pool: _Pool[None, Result] | None = _Pool.fork(lambda _job: work(), (None,), 1,
+                                                  die_with_parent=False)
+    if pool is None:
+        return work()
     try:
         for step in meanwhile:
             if pool.sending():
@@ -132,6 +136,19 @@ class _Pool(Generic[Job, Result]):
         # read four bytes at a time: a job's number always reaches one worker whole.
         os.set_blocking(task_write, False)
         self._hand_out()
+
+    @classmethod
+    def fork(cls, work: Callable[[Job], Result], jobs: Sequence[Job], workers: int,
+             die_with_parent: bool = True) -> _Pool[Job, Result] | None:
+        """The pool, or None when the system will not give this process another or a
+        pipe (a user's process or file limit, a machine out of memory), and the caller
+        does the jobs itself: slower, but the build is made."""
+        try:
+            return cls(work, jobs, workers, die_with_parent)
+        except OSError as e:
+            if e.errno in _REFUSED:
+                return None
+            raise
 
     def _fork(self, work: Callable[[Job], Result], task_read: int, die_with_parent: bool) -> None:
         result_read, result_write = os.pipe()
@@ -246,6 +263,8 @@ def _enlarge(pipe: int, size: int) -> None:
         fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, min(size, _PIPE_MOST))
 
 
+# fork's and pipe's answers when the system has none to give (EAGAIN: the process limit).
+_REFUSED = {errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE}
 _HEADER = struct.Struct("<IQ")  # a result's job number and its pickle's length
 _READ_SIZE = 1 << 16  # (a larger read would be a fresh mapping of memory each time)
 _PIPE_MOST = 1 << 20  # what Linux lets a process make a pipe hold (fs.pipe-max-size)

@@ -250,3 +250,50 @@ def test_errors_cross_processes_whole(error: Exception) -> None:
     assert type(back) is type(error)
     assert str(back) == str(error)
     assert {k: getattr(back, k) for k in vars(error)} == vars(error)
+
+
+_REFUSED = _CHILDREN + """
+import errno
+from syndicate.workers import aside, map_forked
+
+# The system refuses another process (EAGAIN: the user's process limit). Tests run as
+# root, whom that limit does not bind, so fork itself is made to answer as it would.
+real_fork = os.fork
+def refused():
+    raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+os.fork = refused
+here = os.getpid()
+assert list(map_forked(lambda n: (n * n, os.getpid()), list(range(300)), 300)) == [
+    (n * n, here) for n in range(300)]
+assert aside(os.getpid, [lambda: None]) == here
+
+# The second worker refused after the first started: that one is ended, the jobs done here.
+forks = []
+def second_refused():
+    if forks:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+    forks.append(1)
+    return real_fork()
+os.fork = second_refused
+assert list(map_forked(lambda n: (n, os.getpid()), list(range(300)), 300)) == [
+    (n, here) for n in range(300)]
+assert forks == [1] and not children(), children()
+
+# Any other failure is not hidden.
+def broken():
+    raise OSError(errno.EINVAL, "Invalid argument")
+os.fork = broken
+try:
+    list(map_forked(lambda n: n, list(range(300)), 300))
+except OSError as e:
+    assert e.errno == errno.EINVAL
+else:
+    raise AssertionError("no OSError")
+print("ok")
+"""
+
+
+def test_jobs_are_done_here_when_the_system_refuses_another_process() -> None:
+    """A machine at its process limit (or out of memory) still gets its build, in one
+    process: fork's EAGAIN is not a traceback."""
+    assert _run_in_own_process(_REFUSED) == "ok"
