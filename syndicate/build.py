@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 Outputs = dict[str, tuple[int, int]]  # output file path → (size, mtime_ns)
 
 # Archives of fewer files than this are listed in 25 ms or less, about the time that the
-# first two of _PIPELINE_MODULES take to import: `aside` would keep a build that finds
+# first two steps of _importing_the_pipeline take: `aside` would keep a build that finds
 # nothing changed waiting.
 ASIDE_MIN = 5000
 
@@ -128,21 +128,24 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
     return replace(report, seconds=time.monotonic() - started, notices=notices, not_due=not_due)
 
 
-# What pipeline.run imports, named in steps of a few milliseconds each (the largest, 10-16
-# ms, first), for `aside`: a build that turns out to have nothing to do waits for the
-# step under way when the listing comes, and no more. The heaviest of pipeline.run's own
-# imports are feedgen's: python-dateutil's time zones (ctypes, importlib.resources) and
-# parser.
-_PIPELINE_MODULES = (
+# What pipeline.run needs, in steps of a few milliseconds each for `aside`: a build that
+# turns out to have nothing to do waits for the step under way when the listing comes, and
+# no more. The largest steps (10-16 ms) come first: lxml, and python-dateutil's time zones
+# (ctypes, importlib.resources) and parser, which feedgen imports; then the pipeline's
+# own modules, then the rest of its rendering stack (pipeline.RENDERING_STACK).
+_BEFORE_THE_PIPELINE = (
     "lxml.etree", "dateutil.tz", "dateutil.parser", "syndicate.clean", "syndicate.parse",
     "syndicate.index", "syndicate.select", "syndicate.stories", "syndicate.archive",
-    "syndicate.pipeline", "lxml.html", "nh3", "syndicate.content", "feedgen.feed",
-    "syndicate.render", "syndicate.render.html", "syndicate.render.opml", "syndicate.render.site",
+    "syndicate.pipeline",
 )
 
 
 def _importing_the_pipeline() -> Iterator[Callable[[], object]]:
-    for name in _PIPELINE_MODULES:
+    for name in _BEFORE_THE_PIPELINE:
+        yield partial(_import, name)
+    from syndicate.pipeline import RENDERING_STACK  # (imported by the last step)
+
+    for name in RENDERING_STACK:
         yield partial(_import, name)
 
 

@@ -5,6 +5,7 @@ fails to render leaves its last good feeds in place and does not stop the other 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import pickle
@@ -86,19 +87,20 @@ def render_feed(config: Config, channel: Channel, fmt: Format, items: Sequence[A
     return data, dropped
 
 
-def load_rendering_stack() -> None:
-    """Import what parsing articles and rendering need (lxml, nh3, feedgen and our
-    renderers: 40 ms), which render_feed, _render_page and _second_pass otherwise import
-    on first use. run() has this done while the first pass's workers read the archive:
-    the worker processes that parse and render are forked later and inherit it, where
-    each would otherwise import it for itself, and on the critical path."""
-    import lxml.etree  # noqa: F401
+# What parsing articles and rendering need beyond this module's own imports (lxml, nh3,
+# feedgen and our renderers: 40 ms), which render_feed, _render_page and _second_pass
+# otherwise import on first use. build.py imports them one at a time while a large
+# archive is listed (build._importing_the_pipeline).
+RENDERING_STACK = ("lxml.etree", "syndicate.content", "syndicate.render", "syndicate.render.html",
+                   "syndicate.render.opml", "syndicate.render.site")
 
-    import syndicate.content
-    import syndicate.render
-    import syndicate.render.html
-    import syndicate.render.opml
-    import syndicate.render.site  # noqa: F401
+
+def load_rendering_stack() -> None:
+    """Import RENDERING_STACK. run() has this done while the first pass's workers read
+    the archive: the worker processes that parse and render are forked later and inherit
+    it, where each would otherwise import it for itself, and on the critical path."""
+    for name in RENDERING_STACK:
+        importlib.import_module(name)
 
 
 def _render_job(config: Config,
