@@ -48,10 +48,7 @@ def read_entry(data: bytes, path: str, *, zone: tzinfo,
     expressions rather than an HTML parser, so that indexing a large archive is cheap.
     Returns the entry and the body HTML for `article_from`. Raises ArticleError."""
     warnings: list[str] = []
-    text, exact = _xml_text(data, path, encodings)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        exact = False
+    text, exact = _text(data, path, encodings)
     header, raw_title, raw_url, body_start = _head(text, path)
     if not raw_url[:8].lower().startswith(("http://", "https://")) or len(raw_url) < 12:
         raise ArticleError(path, f"the title line's link is not an absolute http(s) URL: {raw_url!r}")
@@ -94,6 +91,23 @@ def read_entry(data: bytes, path: str, *, zone: tzinfo,
         disagreement=disagreement, recheck=recheck,
     )
     return entry, body
+
+
+def read_body(data: bytes, path: str, encodings: Sequence[str] = DEFAULT_ENCODINGS) -> str:
+    """read_entry's body HTML alone, for the second pass, whose entry the first pass made:
+    the head is found again, but no date, byline or hash is worked out (a body costs a
+    third of an entry's time). Raises ArticleError as read_entry does for a file that
+    no longer has a head."""
+    text, _exact = _text(data, path, encodings)
+    return text[_head(text, path)[3]:].strip()
+
+
+def _text(data: bytes, path: str, encodings: Sequence[str]) -> tuple[str, bool]:
+    """_xml_text with Unix line ends (and whether the text is still `data` as UTF-8)."""
+    text, exact = _xml_text(data, path, encodings)
+    if "\r" in text:
+        return text.replace("\r\n", "\n").replace("\r", "\n"), False
+    return text, exact
 
 
 def _head(text: str, path: str) -> tuple[str | None, str, str, int]:

@@ -9,7 +9,6 @@ import importlib
 import json
 import os
 import pickle
-import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import closing
@@ -38,7 +37,7 @@ from syndicate.model import (
     Problem,
 )
 from syndicate.output import signature, write_if_changed
-from syndicate.parse import read_entry
+from syndicate.parse import read_body
 from syndicate.select import (
     fit_budget,
 )
@@ -166,7 +165,7 @@ def run(config: Config, cache: Cache, now: datetime, listing: Listing, *,
     stories, ledger_changes = read_stories(config, cache, now, listing, progress,
                                            meanwhile=load_rendering_stack)
     plan = _plan(config, stories, cache, building, write)
-    loader = _ArticleLoader(config, now, cache, _sizer(config, cache, now) if write else None)
+    loader = _ArticleLoader(config, cache, _sizer(config, cache, now) if write else None)
 
     def save_state() -> None:
         # The main process's cache writes, done while the workers parse articles rather
@@ -362,10 +361,8 @@ class _ArticleLoader:
     With a sizer (enclosure probing), the articles it gives out carry their images'
     probed lengths and types."""
 
-    def __init__(self, config: Config, now: datetime, cache: Cache,
-                 sizer: Sizer | None = None) -> None:
+    def __init__(self, config: Config, cache: Cache, sizer: Sizer | None = None) -> None:
         self.config = config
-        self.now = now
         self.cache = cache
         self.loaded: dict[str, Article | None] = {}
         self.problems: list[Problem] = []
@@ -389,8 +386,8 @@ class _ArticleLoader:
             else:
                 self.loaded[entry.path] = article
         site = self.config.site
-        jobs = [(str(site.source), site.timezone, site.encodings, self.now, self.without_images,
-                 todo[i:i + 32]) for i in range(0, len(todo), 32)]
+        jobs = [(str(site.source), site.encodings, self.without_images, todo[i:i + 32])
+                for i in range(0, len(todo), 32)]
         parsed: list[tuple[str, bytes]] = []
         with started(_second_pass, jobs, len(todo)) as batches:
             if meanwhile:
@@ -482,20 +479,20 @@ def _announce(config: Config, cache: Cache, results: Sequence[FeedResult]
     return outcome.notified, outcome.failed
 
 
-def _second_pass(job: tuple[str, str, Sequence[str], datetime, bool, Sequence[Entry]]
+def _second_pass(job: tuple[str, Sequence[str], bool, Sequence[Entry]]
                  ) -> list[tuple[Entry, bytes, str]]:
     """Worker: full articles for a few entries, with the merged dates, each pickled; a
-    file that changed or vanished since it was indexed gives b"" and the reason."""
+    file that vanished, or no longer reads as an article, since it was indexed gives b""
+    and the reason."""
     from syndicate.content import article_from  # lxml and nh3, only when rendering
 
-    source, timezone, encodings, now, without_images, entries = job
-    zone = zoneinfo.ZoneInfo(timezone)
+    source, encodings, without_images, entries = job
     out: list[tuple[Entry, bytes, str]] = []
     for entry in entries:
         try:
             with open(os.path.join(source, entry.path), "rb") as handle:
                 data = handle.read()
-            _fresh, body = read_entry(data, entry.path, zone=zone, encodings=encodings, now=now)
+            body = read_body(data, entry.path, encodings)
         except ArticleError as e:
             out.append((entry, b"", e.reason))
             continue

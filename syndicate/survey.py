@@ -28,7 +28,7 @@ from syndicate.errors import ArticleError, RenderError
 from syndicate.index import ArchiveIndex, index_archive
 from syndicate.listing import NOT_ARTICLES, list_archive, parse_settings
 from syndicate.model import Article, Channel, Config, Entry, Site
-from syndicate.parse import DEFAULT_ENCODINGS, read_entry
+from syndicate.parse import DEFAULT_ENCODINGS, read_body
 from syndicate.select import merge_captures, newest_first, wanted
 
 # --- syndicate list ---------------------------------------------------------------------------
@@ -63,7 +63,7 @@ def count_channels(config: Config, now: datetime) -> Census:
     for channel in config.channels:
         matched = [entry for entry in ordered if wanted(entry, channel)]
         chosen = matched[: channel.limit]
-        articles = _load(config, chosen, now, loaded)
+        articles = _load(config, chosen, loaded)
         items = len(articles)
         for fmt in channel.formats:
             try:
@@ -85,21 +85,19 @@ def _index(config: Config, now: datetime) -> ArchiveIndex:
         cache.close()
 
 
-def _load(config: Config, entries: Sequence[Entry], now: datetime,
+def _load(config: Config, entries: Sequence[Entry],
           loaded: dict[str, Article | None]) -> list[Article]:
     from syndicate.content import article_from
 
     site = config.site
-    zone = zoneinfo.ZoneInfo(site.timezone)
     out: list[Article] = []
     for entry in entries:
         if entry.path not in loaded:
             try:
                 data = (site.source / entry.path).read_bytes()
-                _fresh, body = read_entry(data, entry.path, zone=zone, encodings=site.encodings,
-                                          now=now)
-                loaded[entry.path] = article_from(entry, body)
-            except (OSError, ArticleError):  # changed or vanished since it was indexed
+                loaded[entry.path] = article_from(entry, read_body(data, entry.path,
+                                                                   site.encodings))
+            except (OSError, ArticleError):  # vanished, or broken, since it was indexed
                 loaded[entry.path] = None
         article = loaded[entry.path]
         if article is not None:

@@ -33,7 +33,7 @@ from syndicate.clean import normalize_url, section_of, xml_safe
 from syndicate.content import parse_article
 from syndicate.errors import ArticleError
 from syndicate.model import FORMATS, Channel, Format, Site
-from syndicate.parse import read_entry
+from syndicate.parse import read_body, read_entry
 from syndicate.render import RENDERERS
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -392,6 +392,7 @@ def test_body_text_drops_exactly_what_xml_forbids(body: str, encoding: str) -> N
         return  # binary-looking or undecodable: skipped before any text is made
     text = xml_safe((head + body).replace("\r\n", "\n").replace("\r", "\n"))
     assert got == text[text.index("------\n") + 7:].strip()
+    assert read_body(data, "x.txt") == got  # what the second pass reads of the same file
 
 
 # Pieces of an article's first lines: what the usual head is made of, and what varies.
@@ -424,6 +425,26 @@ def test_the_usual_head_is_read_as_line_by_line(header: str, title: str, link: s
             assert raised.value.reason == e.reason
             continue
         assert _head(variant, "x.txt") == expected
+
+
+@SETTINGS
+@given(header=head_pieces, title=head_pieces, separator=head_pieces, body=head_pieces,
+       link=st.sampled_from([URL, f" {URL}\t", "http://cn.nytimes.com/a b/", "/a/"]),
+       line_end=st.sampled_from(["\n", "\r\n", "\r"]))
+@example(header="1715830622000", title="t", separator="---", body=" x ", link=URL,
+         line_end="\r\n")
+def test_the_second_pass_reads_the_body_the_first_pass_did(
+        header: str, title: str, separator: str, body: str, link: str, line_end: str) -> None:
+    """parse.read_body (the second pass) finds the head again without reading dates or
+    bylines: its body must be read_entry's, for any head read_entry takes."""
+    text = line_end.join([f"<!--{header}-->", f"[{title}]({link})", separator,
+                          f"<time>2024年5月16日</time>{body}"])
+    data = text.encode("utf-8")
+    try:
+        _entry, expected = read_entry(data, "x.txt", zone=ZONE, now=NOW)
+    except ArticleError:
+        return
+    assert read_body(data, "x.txt") == expected
 
 
 @SETTINGS
@@ -520,3 +541,4 @@ def test_rfc822_dates_are_what_email_utils_writes(moment: datetime) -> None:
     from syndicate.render.common import rfc822
 
     assert rfc822(moment) == format_datetime(moment.astimezone(UTC))
+
