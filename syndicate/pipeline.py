@@ -369,6 +369,9 @@ class _ArticleLoader:
         self.sizer = sizer
         # The body without images only when some channel sends images as enclosures only.
         self.without_images = any(c.images == "enclosure" for c in config.channels)
+        # path → article_key (a build has one entry a path): keep(), at the end of the
+        # build, needs the keys of the entries loaded, and each is the entry's repr hashed.
+        self._keys: dict[str, str] = {}
 
     def load(self, entries: Iterable[Entry], keep: bool = True,
              meanwhile: Callable[[], None] | None = None) -> None:
@@ -376,7 +379,7 @@ class _ArticleLoader:
         added to the cache). `meanwhile`, when given, is called once, while the workers
         parse: the main process's own work, done when it would otherwise wait."""
         wanted = list({e.path: e for e in entries if e.path not in self.loaded}.values())
-        keys = {entry.path: article_key(entry, self.without_images) for entry in wanted}
+        keys = {entry.path: self._key(entry) for entry in wanted}
         kept = self.cache.articles(list(keys.values())) if wanted else {}
         todo = []
         for entry in wanted:
@@ -406,7 +409,13 @@ class _ArticleLoader:
     def keep(self, entries: Iterable[Entry]) -> None:
         """Keep in the cache only the articles of these entries (those of every feed and
         page as this build left them)."""
-        self.cache.keep_articles({article_key(entry, self.without_images) for entry in entries})
+        self.cache.keep_articles({self._key(entry) for entry in entries})
+
+    def _key(self, entry: Entry) -> str:
+        key = self._keys.get(entry.path)
+        if key is None:
+            key = self._keys[entry.path] = article_key(entry, self.without_images)
+        return key
 
     def articles(self, entries: Sequence[Entry]) -> list[Article]:
         self.load(entries)
