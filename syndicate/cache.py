@@ -165,11 +165,13 @@ class Cache:
                 found[url] = Stamp(content_hash, instant(published), instant(updated))
         return found
 
-    def put_ledger(self, stamps: list[tuple[str, Stamp]]) -> None:
+    def put_ledger(self, entries: list[Entry]) -> None:
+        """Record what readers are now told of these stories: the entries as
+        select.apply_ledger returned them, whose dates are held to the ledger."""
         # A generator: the rows' text is made as SQLite takes it, never held all at once.
-        self._db.executemany("INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?)",
-                             ((url, s.content_hash, s.published.timestamp(), s.updated.timestamp())
-                              for url, s in stamps))
+        self._db.executemany("INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?)", (
+            (e.url, e.content_hash, e.published.timestamp(), (e.updated or e.captured).timestamp())
+            for e in entries))
 
     # --- snapshot --------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from syndicate.cache import Cache, FileRecord, FileRow, instant
 from syndicate.errors import SyndicateError
 from syndicate.index import Progress, first_pass, index_archive
 from syndicate.listing import Listing
-from syndicate.model import Channel, Config, Entry, Problem, Stamp, entry_fields
+from syndicate.model import Channel, Config, Entry, Problem, entry_fields
 from syndicate.select import apply_ledger, merge_captures, newest_first, select, story_order, wanted
 
 SNAPSHOT_CHUNK = 5000  # stories per row of the cache's snapshot
@@ -93,9 +93,9 @@ def selection_key(channel: Channel) -> str:
 
 def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
                  progress: Progress | None, meanwhile: Callable[[], None] | None = None
-                 ) -> tuple[Stories, list[tuple[str, Stamp]]]:
+                 ) -> tuple[Stories, list[Entry]]:
     """Index, merge, hold to the ledger, order (see the module docstring). Returns the
-    stories and the ledger rows to record. What the cache is to keep of a full pass is
+    stories and the entries whose ledger rows to record. What the cache is to keep of a full pass is
     stored by Stories.save(). `meanwhile`: called while a full pass's workers read the
     files, if they do (see workers.run_batches)."""
     fingerprint = cache.snapshot_fingerprint()
@@ -139,7 +139,7 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
 
 def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None,
                      listing: Listing, previous: _Snapshot
-                     ) -> tuple[Stories, list[tuple[str, Stamp]]] | int:
+                     ) -> tuple[Stories, list[Entry]] | int:
     """The last result plus the stories in files added since; when the change is not only
     that (see the module docstring), how many files it read before it could tell (their
     entries are in the cache for the path that takes over)."""
@@ -198,7 +198,7 @@ def _add_new_stories(config: Config, cache: Cache, now: datetime, progress: Prog
 
 def _change_stories(config: Config, cache: Cache, now: datetime, progress: Progress | None,
                     listing: Listing, previous: _Snapshot, read_already: int = 0
-                    ) -> tuple[Stories, list[tuple[str, Stamp]]] | None:
+                    ) -> tuple[Stories, list[Entry]] | None:
     """The last result with the stories of the files changed, removed or added since
     computed again, each from all its captures, as the full pass would; None when more
     than ADDITIONS_MAX files changed, or the cache lacks a file's last record. Reads the

@@ -15,6 +15,7 @@ import html
 import json
 import re
 import string
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,10 @@ from syndicate import content
 from syndicate.clean import normalize_url, section_of, xml_safe
 from syndicate.content import parse_article
 from syndicate.errors import ArticleError
-from syndicate.model import FORMATS, Channel, Format, Site
+from syndicate.model import FORMATS, Channel, Entry, Format, Site, Stamp
 from syndicate.parse import read_body, read_entry
 from syndicate.render import RENDERERS
+from syndicate.select import apply_ledger, merge_captures, newest_first, story_order
 
 ZONE = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -542,3 +544,82 @@ def test_rfc822_dates_are_what_email_utils_writes(moment: datetime) -> None:
 
     assert rfc822(moment) == format_datetime(moment.astimezone(UTC))
 
+
+# --- merging captures, the ledger and the order (select.py) ---------------------------------
+#
+# Few URLs, instants and hashes, so that captures of one story, ties and unchanged content
+# are common.
+INSTANTS = [datetime(2024, 5, d, h, tzinfo=UTC) for d in (14, 16) for h in (0, 3)]
+
+
+@st.composite
+def captures(draw: Any) -> list[Entry]:
+    count = draw(st.integers(0, 8))
+    return [Entry(path=f"{n:02d}.txt", url=draw(st.sampled_from(["https://x.org/a/", "https://x.org/b/",
+                                                                   "https://x.org/c/"])),
+                  title="t", published=draw(st.sampled_from(INSTANTS)),
+                  captured=draw(st.sampled_from(INSTANTS)), source_time=None, authors=(),
+                  section="a", content_hash=draw(st.sampled_from(["h1", "h2"])),
+                  disagreement=draw(st.sampled_from([None, f"far {n}"])))
+            for n in draw(st.permutations(range(count)))]
+
+
+@SETTINGS
+@given(files=captures())
+def test_captures_merge_as_merge_captures_says(files: list[Entry]) -> None:
+    """One entry per URL, in the order the URLs first come: the text of the latest
+    capture (by capture time, then path), `published` from the earliest, `updated` from
+    the capture where the final content first appeared (never before `published`); a
+    story captured once is left as it is. The earliest capture's disagreement warns."""
+    merged = merge_captures(files)
+    urls = list(dict.fromkeys(f.url for f in files))
+    assert [m.url for m in merged.entries] == urls
+    expected_warnings = []
+    for url, got in zip(urls, merged.entries, strict=True):
+        group = sorted((f for f in files if f.url == url), key=lambda f: (f.captured, f.path))
+        if group[0].disagreement:
+            expected_warnings.append((group[0].path, group[0].disagreement))
+        if len(group) == 1:
+            assert got is group[0]
+            continue
+        latest = group[-1]
+        since = len(group) - 1
+        while since > 0 and group[since - 1].content_hash == latest.content_hash:
+            since -= 1
+        published = min(f.published for f in group)
+        assert got == replace(latest, published=published,
+                              updated=max(group[since].captured, published))
+    assert merged.warnings == expected_warnings
+
+
+@SETTINGS
+@given(files=captures(), told=st.dictionaries(
+    st.sampled_from(["https://x.org/a/", "https://x.org/b/", "https://x.org/c/"]),
+    st.builds(Stamp, st.sampled_from(["h1", "h2"]), st.sampled_from(INSTANTS),
+              st.sampled_from(INSTANTS))))
+def test_the_ledger_holds_dates_to_what_readers_were_told(files: list[Entry],
+                                                         told: dict[str, Stamp]) -> None:
+    """`published` never moves later than readers were told; `updated` stays while the
+    content is what they saw (and is never before `published`). The entries returned as
+    changed are exactly those whose hash and dates differ from the ledger's row."""
+    stories = merge_captures(files).entries
+    held, changed = apply_ledger(stories, told)
+    assert [h.url for h in held] == [s.url for s in stories]
+    for story, got in zip(stories, held, strict=True):
+        before = told.get(story.url)
+        if before is None:
+            assert got is story
+            continue
+        published = min(story.published, before.published)
+        updated = (before.updated if before.content_hash == story.content_hash
+                   else story.updated or story.captured)
+        assert (got.published, got.updated or got.captured) == (published, max(updated, published))
+    assert changed == [h for h in held if told.get(h.url) != Stamp(
+        h.content_hash, h.published, h.updated or h.captured)]
+
+
+@SETTINGS
+@given(files=captures())
+def test_stories_are_ordered_newest_first_then_by_url(files: list[Entry]) -> None:
+    stories = merge_captures(files).entries
+    assert newest_first(stories) == sorted(stories, key=story_order)
