@@ -365,6 +365,48 @@ def test_normalize_url_takes_its_shortcut_only_when_it_would_change_nothing(
     assert normalize_url(url) == expected
 
 
+
+@SETTINGS
+@given(**URL_PARTS, key=st.sampled_from(["url", "u", "src", "image", "img", "URL", "uri", ""]),
+       inner=st.sampled_from(["", "https://", "http://", "//", "HTTPS://", "ftp://"]),
+       inner_host=st.text(st.sampled_from([*"ab-.09", "图"]), max_size=4), inner_tail=url_tails,
+       extension=st.sampled_from([".webp", ".JPG", ".jpeg.gif", ".txt", "", ".png/"]),
+       after=st.sampled_from(["", "&w=800", "#f", "?x", "%2F.gif", "+.png", ".bmp"]))
+@example(scheme="https://", host="images.weserv.nl", port="", tail="/", key="url", inner="",
+         inner_host="static01.nyt.com", inner_tail="/images/2024/05/16/a-master1050",
+         extension=".webp", after="")
+@example(scheme="https://", host="a", port="", tail="/", key="url", inner="",
+         inner_host="b", inner_tail="//c", extension=".webp", after="")
+@example(scheme="https://", host="a", port="", tail="/", key="url", inner="", inner_host="b",
+         inner_tail="", extension=".webp", after="")
+@example(scheme="https://", host="a", port="", tail="/", key="url", inner="", inner_host="b",
+         inner_tail="/c", extension="", after="%2F.gif")
+@example(scheme="https://", host="a", port="", tail="/", key="uri", inner="", inner_host="b",
+         inner_tail="/c", extension=".webp", after="")
+def test_usual_image_urls_are_typed_as_urllib_types_them(
+        scheme: str, host: str, port: str, tail: str, key: str, inner: str, inner_host: str,
+        inner_tail: str, extension: str, after: str) -> None:
+    """image_mime types the usual proxied image URL without urllib: whatever the URL, its
+    answer must be the one parsing it with urlsplit and parse_qsl gives."""
+    from syndicate.clean import _parsed_image_mime, image_mime
+
+    url = f"{scheme}{host}{port}{tail}?{key}={inner}{inner_host}{inner_tail}{extension}{after}"
+    try:
+        expected = _parsed_image_mime(url)
+    except ValueError:  # urllib refuses it (a bad host): so must image_mime
+        with pytest.raises(ValueError):
+            image_mime(url)
+        return
+    assert image_mime(url) == expected
+
+
+def test_the_usual_proxied_image_url_is_typed_without_urllib() -> None:
+    from syndicate.clean import _USUAL_PROXIED, image_mime
+
+    url = "https://images.weserv.nl/?url=static01.nyt.com/images/2024/05/16/a/b-master1050.webp"
+    assert _USUAL_PROXIED.fullmatch(url)
+    assert image_mime(url) == "image/webp"
+
 def test_xml_safe_keeps_exactly_what_xml_allows_in_text() -> None:
     """Every code point, against XML 1.0's Char production (less DEL and the C1 controls,
     which it allows but no text wants), written here as arithmetic rather than a regex."""
