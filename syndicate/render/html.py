@@ -311,7 +311,9 @@ def _tidy(root: lxml.etree._Element) -> None:
     an explicit end tag (`<a/>` would open an element in HTML), and block elements
     each start a line."""
     for element in root.iter(lxml.etree.Element):
-        name = lxml.etree.QName(element).localname
+        # The local name from the tag's text ("{namespace}name"): a QName object per
+        # element took 13 ms of a cold 10k build's 13 pages (100 ms in all).
+        name = element.tag.rpartition("}")[2]
         if name not in VOID and element.text is None and len(element) == 0:
             element.text = ""
         if name in CONTAINERS and len(element) and not (element.text or "").strip():
