@@ -69,10 +69,13 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# Elements that hold plain text (not escaped HTML), in RSS, Media RSS and Atom.
+# Elements that hold plain text (not escaped HTML), in RSS, Media RSS and Atom, whose text
+# holds a '<' (written `&lt;`): only those need rewriting. A feed has 200-odd plain-text
+# elements and few hold a '<' (none in the benchmark's): matching the others too called
+# a Python function for each (18 ms for a cold 10k build's 22 feeds; 8 ms without).
 _PLAIN_TEXT = re.compile(
     rb"(<(title|description|dc:creator|media:description|media:credit|name|summary|subtitle|category)"
-    rb"(?:\s[^>]*)?>)([^<]*)(</\2>)"
+    rb"(?:\s[^>]*)?>)([^<]*&lt;[^<]*)(</\2>)"
 )
 
 
