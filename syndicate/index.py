@@ -11,7 +11,7 @@ from datetime import datetime, tzinfo
 
 from syndicate.cache import Cache, FileRecord, FileRow, file_row, record_from_row
 from syndicate.errors import ArticleError
-from syndicate.listing import UNKNOWN, Listing, completed
+from syndicate.listing import UNKNOWN, Completion, Listing
 from syndicate.model import Config, Entry, Problem
 from syndicate.parse import read_entry
 from syndicate.workers import run_batches
@@ -61,9 +61,15 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
     fresh: list[FileRow] = []
     time_sensitive = False
     parsed = 0  # (fewer than todo when some file listed without its stat was gone)
+    # A listing without stat signatures puts every file in `todo` (no size is UNKNOWN in
+    # the cache), and the first pass gives them back in that order: each is added to the
+    # listing's completion as it comes.
+    completion = Completion(config) if not listing.has_stats else None
     for path, record, recheck, row in first_pass(config, todo, now, progress, meanwhile):
         records[path] = record
         parsed += 1
+        if completion is not None:
+            completion.add(path, record.size, record.mtime_ns)
         if recheck:
             time_sensitive = True
         else:
@@ -78,9 +84,8 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
     if not defer_rows:
         cache.put_files(fresh)
         fresh.clear()
-    if not listing.has_stats:
-        listing = completed(config, listing, {path: (record.size, record.mtime_ns)
-                                              for path, record in records.items()})
+    if completion is not None:
+        listing = completion.listing()
 
     entries: list[Entry] = []
     problems: list[Problem] = []
@@ -144,7 +149,7 @@ def _first_pass_row(source: str, folder: int | None, path: str, size: int, mtime
                     zone: tzinfo, encodings: Sequence[str], now: datetime
                     ) -> tuple[FileRow, bool] | None:
     """One file's cache row and recheck mark; None for a file listed without its stat
-    signature (UNKNOWN) that is gone: left out of the listing (listing.completed)."""
+    signature (UNKNOWN) that is gone: left out of the listing (listing.Completion)."""
     name, relative_to = (path, folder) if folder is not None else (os.path.join(source, path), None)
     try:
         if size == UNKNOWN:

@@ -115,7 +115,7 @@ def test_a_listing_without_stats_is_completed_by_the_first_pass_as_a_stat_would(
 
     from syndicate.config import load_config
     from syndicate.index import _read_chunk
-    from syndicate.listing import UNKNOWN, completed, list_archive
+    from syndicate.listing import UNKNOWN, Completion, list_archive
 
     make_articles(tmp_path / "articles" / "2024", 5)
     (tmp_path / "articles" / "2024" / "broken.txt").write_bytes(b"\x00\x01 not an article")
@@ -125,9 +125,31 @@ def test_a_listing_without_stats_is_completed_by_the_first_pass_as_a_stat_would(
     assert bare.fingerprint == "" and {(s, m) for _p, s, m in bare.files} == {(UNKNOWN, UNKNOWN)}
     rows = _read_chunk((str(config.site.source), "UTC", ("utf-8",), datetime.now(UTC),
                         list(bare.files)))
-    read = completed(config, bare, {row[0]: (row[1], row[2]) for row, _recheck in rows})
+    completion = Completion(config)
+    for row, _recheck in rows:
+        completion.add(row[0], row[1], row[2])
+    read = completion.listing()
     assert read == list_archive(config)
     assert len(read.files) == 6  # the broken file is listed (and skipped); the dead link is not
+
+
+def test_a_completion_hashes_its_files_as_one_fingerprint(tmp_path: Path) -> None:
+    """Completion hashes the files in batches as they come: the fingerprint must be the
+    one made of all of them at once, whatever the count (a batch boundary, one over, a
+    name that is not UTF-8)."""
+    from syndicate.config import load_config
+    from syndicate.listing import Completion, _fingerprint
+
+    config = load_config(write_config(tmp_path, CHANNELS))
+    for count in (0, 1, Completion.BATCH - 1, Completion.BATCH, Completion.BATCH + 1,
+                  2 * Completion.BATCH + 7):
+        files = [(f"2024/{n:05d}\udcff-文.txt", n * 7, 10**18 + n) for n in range(count)]
+        completion = Completion(config)
+        for file in files:
+            completion.add(*file)
+        listing = completion.listing()
+        assert listing.files == tuple(files)
+        assert listing.fingerprint == _fingerprint(config, files)
 
 
 def test_progress_counts_files_gone_since_the_listing_as_done(tmp_path: Path) -> None:
