@@ -61,9 +61,9 @@ def index_archive(config: Config, cache: Cache, now: datetime, listing: Listing,
     fresh: list[FileRow] = []
     time_sensitive = False
     parsed = 0  # (fewer than todo when some file listed without its stat was gone)
-    # A listing without stat signatures puts every file in `todo` (no size is UNKNOWN in
-    # the cache), and the first pass gives them back in that order: each is added to the
-    # listing's completion as it comes.
+    # A listing without stat signatures puts every file in `todo` (no cached record has
+    # an UNKNOWN size), and the first pass gives them back in that order: each is added
+    # to the listing's completion as it comes.
     completion = Completion(config) if not listing.has_stats else None
     for path, record, recheck, row in first_pass(config, todo, now, progress, meanwhile):
         records[path] = record
