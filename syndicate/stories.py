@@ -95,9 +95,9 @@ def read_stories(config: Config, cache: Cache, now: datetime, listing: Listing,
                  progress: Progress | None, meanwhile: Callable[[], None] | None = None
                  ) -> tuple[Stories, list[Entry]]:
     """Index, merge, hold to the ledger, order (see the module docstring). Returns the
-    stories and the entries whose ledger rows to record. What the cache is to keep of a full pass is
-    stored by Stories.save(). `meanwhile`: called while a full pass's workers read the
-    files, if they do (see workers.run_batches)."""
+    stories and the entries whose ledger rows are new or changed (for Cache.put_ledger).
+    What the cache is to keep of a full pass is stored by Stories.save(). `meanwhile`:
+    called while a full pass's workers read the files, if they do (workers.run_batches)."""
     fingerprint = cache.snapshot_fingerprint()
     # (A listing without stat signatures is a build's that reads every file: no snapshot.)
     previous = (_Snapshot.load(cache) if fingerprint is not None and listing.has_stats
