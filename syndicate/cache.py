@@ -105,6 +105,8 @@ class Cache:
         with contextlib.suppress(OSError):
             path.unlink()
         cache = cls(_connect(str(path), settings))
+        if kept:  # no longer a cache with nothing to lose (see _connect)
+            cache._db.execute("PRAGMA synchronous = FULL")
         cache._db.executemany("INSERT OR REPLACE INTO ledger VALUES (?, ?, ?, ?)", kept)
         cache.commit()
         carried = f", keeping its ledger of {len(kept)} stories" if kept else ""
@@ -354,6 +356,17 @@ def _connect(target: str, settings: str) -> sqlite3.Connection:
         if version is not None and db.execute("SELECT value FROM meta WHERE key = 'settings'"
                                               ).fetchone() == (settings,):
             return db  # set up by an earlier run with these settings: no write needed
+        if version is None:
+            # A new cache holds nothing yet that a build could not make again: until it
+            # has been written once, losing it to a power cut loses nothing, and a
+            # damaged cache is rebuilt (Cache.open). So this run does not wait for the
+            # disk at each commit (a first 10k build's last commit: 22 ms -> 10 ms).
+            # Later runs, whose cache holds the ledger of what readers were told, do.
+            db.execute("PRAGMA synchronous = OFF")
+        # One transaction for the whole schema: outside one, sqlite3 runs each CREATE
+        # TABLE in a transaction of its own, each synced to disk (four fsyncs apiece:
+        # 9 ms of a first build's start, one core, the workers not yet started).
+        db.execute("BEGIN")
         db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
                    "mtime_ns INTEGER, skip TEXT, url TEXT, title TEXT, published REAL, "
                    "captured REAL, source_time REAL, authors TEXT, section TEXT, "

@@ -261,6 +261,32 @@ def test_ledger_survives_a_cache_from_another_version(site_dir: Path) -> None:
     _upgrade_keeps_the_dates(site_dir, first)
 
 
+def test_only_a_cache_with_nothing_to_lose_is_written_without_waiting_for_the_disk(
+        tmp_path: Path) -> None:
+    """A new cache's commits are not synced (a power cut loses nothing a build cannot
+    make again); a cache opened again, or rebuilt around another version's ledger, holds
+    what readers were told, and every commit waits until the disk has it."""
+    from syndicate.cache import Cache
+
+    def synchronous(cache: Cache) -> int:
+        return int(cache._db.execute("PRAGMA synchronous").fetchone()[0])
+
+    new, _ = Cache.open(tmp_path, "settings")
+    assert synchronous(new) == 0  # OFF
+    new._db.execute("INSERT INTO ledger VALUES ('https://example.com/a', 'h', 1.0, 2.0)")
+    new.commit()
+    new.close()
+    again, _ = Cache.open(tmp_path, "settings")
+    assert synchronous(again) == 2  # FULL, SQLite's default
+    again._db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    again.commit()
+    again.close()
+    rebuilt, notice = Cache.open(tmp_path, "settings")
+    assert notice is not None and "keeping its ledger of 1 stories" in notice
+    assert synchronous(rebuilt) == 2
+    rebuilt.close()
+
+
 def test_ledger_with_dates_as_text_survives_the_upgrade(site_dir: Path) -> None:
     """Caches before schema 11 kept the ledger's dates as ISO 8601 text; upgrading from
     one still keeps what readers were told."""
