@@ -12,7 +12,7 @@ import pickle
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from itertools import islice
@@ -508,9 +508,9 @@ def _second_pass(job: tuple[str, Sequence[str], bool, Sequence[Entry]]
         except OSError as e:
             out.append((entry, b"", f"cannot read: {e.strerror or e}"))
             continue
-        article = article_from(entry, body, without_images=without_images)
-        out.append((entry, pickle.dumps(replace(article, published=entry.published,
-                                                updated=entry.updated or entry.captured),
+        # (article_from gives the article the entry's dates: those merge_captures and
+        # the ledger settled.)
+        out.append((entry, pickle.dumps(article_from(entry, body, without_images=without_images),
                                         protocol=5), ""))
     return out
 

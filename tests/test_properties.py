@@ -471,6 +471,43 @@ def test_the_usual_head_is_read_as_line_by_line(header: str, title: str, link: s
         assert _head(variant, "x.txt") == expected
 
 
+# Pieces of a body's first tags: what the usual byline and <time> are made of, and what varies.
+BYLINE_PIECES = ["<address>", "</address>", "<address class=x>", "</ADDRESS >", "<time", "<time>",
+                 "</time>", " pudate=", " datetime=", " DateTime=", '"', "'", ">", "<", "&amp;",
+                 "&", "<b>", "DAVID PIERSON", "甲", "2024-05-16 11:19:41", "2024-13-16 11:19:41",
+                 "2024-05-16T25:19:41", "2024-05-16T11:19:41", "２０２４", "2024年5月16日", " ",
+                 "\n", "x"]
+byline_pieces = st.lists(st.sampled_from(BYLINE_PIECES), max_size=12).map("".join)
+
+
+TIME_VALUES = ["2024-05-16 11:19:41", "2024-05-16T11:19:41", "2024-13-16 11:19:41",
+               "2024-05-16T25:19:41", "2024-02-30 00:00:00", "２０２４-05-16 11:19:41",
+               "2024-05-16 11:19:41Z", "2024-05-16", "2024年5月16日", ""]
+
+
+@SETTINGS
+@given(name=byline_pieces, pudate=byline_pieces,
+       value=st.one_of(st.sampled_from(TIME_VALUES), byline_pieces), rest=byline_pieces,
+       shuffled=byline_pieces)
+@example(name="DAVID PIERSON", pudate="2024-05-16 11:19:41", value="2024-05-16 11:19:41",
+         rest="2024年5月16日</time>", shuffled="")
+@example(name="甲", pudate="", value="2024-02-30 11:19:41", rest="2024年5月16日</time>",
+         shuffled="")
+@example(name="甲", pudate="a>b", value="2024-05-16 11:19:41", rest="</time>", shuffled="")
+@example(name="&amp;", pudate="", value="2024-05-16 11:19:41", rest="<b>", shuffled="")
+@example(name="甲", pudate="", value="2024-05-16 11:19:41Z", rest="</time>", shuffled="")
+@example(name="甲", pudate="", value="2024-05-16 11:19:41", rest="", shuffled="")
+def test_the_usual_byline_and_time_are_read_as_the_general_way(
+        name: str, pudate: str, value: str, rest: str, shuffled: str) -> None:
+    """parse._byline_and_time reads the usual start of a body with one regular
+    expression: whatever it takes that way must be what _byline and _source_time give."""
+    from syndicate.parse import _byline, _byline_and_time, _source_time
+
+    usual = f'<address>{name}</address><time pudate="{pudate}" datetime="{value}">{rest}'
+    for body in (usual, shuffled):
+        assert _byline_and_time(body, ZONE) == (_byline(body), *_source_time(body, ZONE))
+
+
 @SETTINGS
 @given(header=head_pieces, title=head_pieces, separator=head_pieces, body=head_pieces,
        link=st.sampled_from([URL, f" {URL}\t", "http://cn.nytimes.com/a b/", "/a/"]),
