@@ -29,6 +29,7 @@ away and rebuilt, with a one-line notice.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -411,18 +412,23 @@ _FILE_COLUMNS = ("path, size, mtime_ns, skip, url, title, published, captured, s
 FileRow = tuple[Any, ...]  # a row of the files table, in _FILE_COLUMNS order
 
 
-def file_row(path: str, record: FileRecord) -> FileRow:
-    """The files table's row for a record: made where the record is (in the first pass's
-    worker processes), so that storing a large archive's records costs the build's main
-    process an insert only."""
-    entry = record.entry
+def file_row(path: str, size: int, mtime_ns: int, entry: Entry | None,
+             skip_reason: str = "") -> FileRow:
+    """The files table's row for a record (a FileRecord's fields): made where the record
+    is (in the first pass's worker processes), so that storing a large archive's records
+    costs the build's main process an insert only."""
     if entry is None:
-        return (path, record.size, record.mtime_ns, record.skip_reason, *([None] * 10))
-    return (path, record.size, record.mtime_ns, None, entry.url, entry.title,
+        return (path, size, mtime_ns, skip_reason, *([None] * 10))
+    return (path, size, mtime_ns, None, entry.url, entry.title,
             entry.published.timestamp(), entry.captured.timestamp(),
             entry.source_time.timestamp() if entry.source_time else None,
             _SEP.join(entry.authors), entry.section, entry.content_hash,
             _SEP.join(entry.warnings), entry.disagreement)
+
+
+@functools.lru_cache(maxsize=4096)  # an archive's bylines repeat: one tuple each, shared
+def _names(joined: str) -> tuple[str, ...]:
+    return tuple(sys.intern(name) for name in joined.split(_SEP))
 
 
 def record_from_row(row: FileRow) -> FileRecord:
@@ -438,7 +444,7 @@ def record_from_row(row: FileRow) -> FileRecord:
         published=published_at,
         captured=published_at if captured == published else instant(captured),
         source_time=instant(source_time) if source_time is not None else None,
-        authors=tuple(sys.intern(name) for name in authors.split(_SEP)) if authors else (),
+        authors=_names(authors) if authors else (),
         section=sys.intern(section), content_hash=content_hash,
         warnings=tuple(warnings.split(_SEP)) if warnings else (),
         disagreement=disagreement,

@@ -158,7 +158,7 @@ def _first_pass_row(source: str, folder: int | None, path: str, size: int, mtime
             data = read_file(name, size, relative_to)
         entry, _body = read_entry(data, path, zone=zone, encodings=encodings, now=now)
     except ArticleError as e:
-        return file_row(path, FileRecord(size, mtime_ns, None, e.reason)), False
+        return file_row(path, size, mtime_ns, None, e.reason), False
     except OSError as e:
         if size == UNKNOWN:
             try:
@@ -166,9 +166,8 @@ def _first_pass_row(source: str, folder: int | None, path: str, size: int, mtime
             except OSError:
                 return None
             size, mtime_ns = signature.st_size, signature.st_mtime_ns
-        return file_row(path, FileRecord(size, mtime_ns, None,
-                                         f"cannot read: {e.strerror or e}")), True
-    return file_row(path, FileRecord(size, mtime_ns, entry)), entry.recheck
+        return file_row(path, size, mtime_ns, None, f"cannot read: {e.strerror or e}"), True
+    return file_row(path, size, mtime_ns, entry), entry.recheck
 
 
 # O_NONBLOCK does nothing to a file; a named pipe left in the archive reads as empty
