@@ -31,6 +31,9 @@ class Image:
     height: int | None = None
     lead: bool = False  # the article's lead <figure> image
 
+    def __reduce__(self) -> tuple[type[Image], tuple[object, ...]]:
+        return (Image, image_fields(self))  # see Article.__reduce__
+
 
 @dataclass(frozen=True, slots=True)
 class Article:
@@ -59,6 +62,11 @@ class Article:
     @property
     def author(self) -> str:
         return ", ".join(self.authors)
+
+    def __reduce__(self) -> tuple[type[Article], tuple[object, ...]]:
+        # Pickled by the second pass's workers, kept pickled in the cache: as for Entry,
+        # a constructor call (500 articles: pickled in 8 ms, not 12; loaded in 9, not 12).
+        return (Article, article_fields(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +108,10 @@ class Entry:
         return (Entry, entry_fields(self))
 
 
-# An entry's fields as a tuple, in order (for pickling, and the snapshot's rows).
+# A record's fields as a tuple, in order (for pickling, and the snapshot's rows).
 entry_fields = operator.attrgetter(*Entry.__slots__)
+article_fields = operator.attrgetter(*Article.__slots__)
+image_fields = operator.attrgetter(*Image.__slots__)
 
 
 @dataclass(frozen=True, slots=True)
