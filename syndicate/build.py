@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import os
 import pickle
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -19,7 +20,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from syndicate import __version__
-from syndicate.cache import Cache
+from syndicate.cache import FILE_NAME, Cache
+from syndicate.errors import OutputError
 from syndicate.listing import Listing, list_archive, parse_settings
 from syndicate.model import BuildReport, Config, Failure, FeedResult, Problem
 from syndicate.output import build_lock, remove_leftovers, signature
@@ -64,67 +66,104 @@ def build(config: Config, now: datetime, *, write: bool = True, wait: float = 0.
 def _build(config: Config, now: datetime, *, started: float, write: bool, allow_shrink: bool,
            use_cache: bool, progress: Progress | None, due: bool = False,
            notify: bool = False) -> BuildReport:
+    """The build with the site's cache. A cache found damaged only once in use (SQLite
+    checks a page when it reads it: after a power cut, say, the first pages may be
+    whole and a later one not) is rebuilt as a damaged one found on opening is, and the
+    build made again; any other failure of the cache (a full disk, a read-only folder)
+    is an OutputError naming it, not a traceback."""
     site = config.site
-    cache, notice = Cache.open(site.cache if use_cache else None, parse_settings(config))
-    notices: tuple[str, ...] = (notice,) if notice else ()
+    settings = parse_settings(config)
+    where = str(site.cache / FILE_NAME) if use_cache else "the build's cache"
     try:
-        building = due_channels(config, cache.builds(), now) if due else config.channels
-        not_due = tuple(c.id for c in config.channels if c not in building)
-        if not building:  # the every-minute cron run with nothing to do: not even a scan
-            return BuildReport(files_seen=0, articles=0, problems=(), feeds=(),
-                               seconds=time.monotonic() - started, notices=notices,
-                               not_due=not_due)
-        # When the cache knows no file, every file is read: the first pass takes their
-        # stat signatures as it reads them (see list_archive), and there is no last
-        # outcome to compare with. Otherwise the listing tells whether the last build's
-        # outcome stands (see the no-change shortcut below).
-        known = cache.file_count()
-        saved = (cache.outcome() if write and not not_due and known
-                 and not cache.pending_pings() else None)
-        last_key = saved[0] if saved else None
-        found: Listing | None
-        if not known:
-            found = list_archive(config, stat=False)
-        elif known < ASIDE_MIN:
-            found = _listing_unless_same(config, last_key)
-        else:
-            # Stat calls are the system's work more than this process's: the listing is
-            # made in a process of its own while this one imports what a build with work
-            # to do will need (a new story's build finishes 50-70 ms sooner at 10,000
-            # files), until the listing comes.
-            found = aside(partial(_listing_unless_same, config, last_key),
-                          _importing_the_pipeline())
-        if found is None:  # the last build's inputs
-            assert saved is not None
-            last = _last_report(saved[1])
-            if last is not None:
-                for channel in building:
-                    cache.put_build(channel.id, now.astimezone(UTC))
-                cache.commit()
-                return replace(last, seconds=time.monotonic() - started, notices=notices)
-            found = list_archive(config)  # an output file was touched: the full run needs the files
-        listing = found
-        cache.forget_outcome()
-        cache.commit()
-        # There is work to do (see the module's docstring).
-        from syndicate import pipeline
-        from syndicate.stories import DamagedSnapshot
-
-        def run() -> tuple[BuildReport, bool, Listing]:
-            return pipeline.run(config, cache, now, listing, building=building, write=write,
-                                allow_shrink=allow_shrink, progress=progress, notify=notify)
-
+        cache, notice = Cache.open(site.cache if use_cache else None, settings)
+    except sqlite3.Error as e:
+        raise OutputError(where, f"cannot use the cache: {e}") from e
+    try:
         try:
-            report, repeatable, read = run()
-        except DamagedSnapshot as e:  # raised before anything is written
-            cache.forget_snapshot()
-            cache.commit()
-            notices += (f"{site.cache}: {e}; computed again from the archive",)
-            report, repeatable, read = run()
-        if repeatable and use_cache and not not_due:
-            keep_outcome(cache, outcome_key(config, read), config, report)
+            return _built(config, now, cache, notice, started=started, write=write,
+                          allow_shrink=allow_shrink, use_cache=use_cache, progress=progress,
+                          due=due, notify=notify)
+        except sqlite3.DatabaseError as e:
+            if not (use_cache and _damaged(e)):
+                raise
+            cache.close()
+            cache, notice = Cache.rebuilt(site.cache, settings, str(e))
+            return _built(config, now, cache, notice, started=started, write=write,
+                          allow_shrink=allow_shrink, use_cache=use_cache, progress=progress,
+                          due=due, notify=notify)
+    except sqlite3.Error as e:
+        raise OutputError(where, f"cannot use the cache: {e}") from e
     finally:
         cache.close()
+
+
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite found the file damaged or not a database at all (its primary
+    error codes SQLITE_CORRUPT and SQLITE_NOTADB), rather than unwritable or full."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # (the extended code's primary part)
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _built(config: Config, now: datetime, cache: Cache, notice: str | None, *, started: float,
+           write: bool, allow_shrink: bool, use_cache: bool, progress: Progress | None,
+           due: bool, notify: bool) -> BuildReport:
+    site = config.site
+    notices: tuple[str, ...] = (notice,) if notice else ()
+    building = due_channels(config, cache.builds(), now) if due else config.channels
+    not_due = tuple(c.id for c in config.channels if c not in building)
+    if not building:  # the every-minute cron run with nothing to do: not even a scan
+        return BuildReport(files_seen=0, articles=0, problems=(), feeds=(),
+                           seconds=time.monotonic() - started, notices=notices,
+                           not_due=not_due)
+    # When the cache knows no file, every file is read: the first pass takes their
+    # stat signatures as it reads them (see list_archive), and there is no last
+    # outcome to compare with. Otherwise the listing tells whether the last build's
+    # outcome stands (see the no-change shortcut below).
+    known = cache.file_count()
+    saved = (cache.outcome() if write and not not_due and known
+             and not cache.pending_pings() else None)
+    last_key = saved[0] if saved else None
+    found: Listing | None
+    if not known:
+        found = list_archive(config, stat=False)
+    elif known < ASIDE_MIN:
+        found = _listing_unless_same(config, last_key)
+    else:
+        # Stat calls are the system's work more than this process's: the listing is
+        # made in a process of its own while this one imports what a build with work
+        # to do will need (a new story's build finishes 50-70 ms sooner at 10,000
+        # files), until the listing comes.
+        found = aside(partial(_listing_unless_same, config, last_key),
+                      _importing_the_pipeline())
+    if found is None:  # the last build's inputs
+        assert saved is not None
+        last = _last_report(saved[1])
+        if last is not None:
+            for channel in building:
+                cache.put_build(channel.id, now.astimezone(UTC))
+            cache.commit()
+            return replace(last, seconds=time.monotonic() - started, notices=notices)
+        found = list_archive(config)  # an output file was touched: the full run needs the files
+    listing = found
+    cache.forget_outcome()
+    cache.commit()
+    # There is work to do (see the module's docstring).
+    from syndicate import pipeline
+    from syndicate.stories import DamagedSnapshot
+
+    def run() -> tuple[BuildReport, bool, Listing]:
+        return pipeline.run(config, cache, now, listing, building=building, write=write,
+                            allow_shrink=allow_shrink, progress=progress, notify=notify)
+
+    try:
+        report, repeatable, read = run()
+    except DamagedSnapshot as e:  # raised before anything is written
+        cache.forget_snapshot()
+        cache.commit()
+        notices += (f"{site.cache}: {e}; computed again from the archive",)
+        report, repeatable, read = run()
+    if repeatable and use_cache and not not_due:
+        keep_outcome(cache, outcome_key(config, read), config, report)
     return replace(report, seconds=time.monotonic() - started, notices=notices, not_due=not_due)
 
 

@@ -97,12 +97,17 @@ class Cache:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             return cls(_connect(str(path), settings)), None
-        except sqlite3.DatabaseError as e:
-            reason, kept = str(e), []
-        except _OtherVersion as e:
-            # Another version's cache: everything can be rebuilt from the archive except
-            # the ledger (what readers were told), which is carried over when readable.
-            reason, kept = str(e), _old_ledger(path)
+        except (sqlite3.DatabaseError, _OtherVersion) as e:
+            return cls.rebuilt(folder, settings, str(e))
+
+    @classmethod
+    def rebuilt(cls, folder: Path, settings: str, reason: str) -> tuple[Cache, str]:
+        """A new, empty cache in place of an unusable one (damaged, foreign, another
+        version's), and the notice that says so. Everything in it can be rebuilt from
+        the archive except the ledger (what readers were told), which is carried over
+        when it can still be read."""
+        path = folder / FILE_NAME
+        kept = _old_ledger(path)
         with contextlib.suppress(OSError):
             path.unlink()
         cache = cls(_connect(str(path), settings))
@@ -317,8 +322,9 @@ class _OtherVersion(Exception):
 
 
 def _old_ledger(path: Path) -> list[tuple[str, str, float, float]]:
-    """The ledger rows of a cache written by another version, if it has a readable one.
-    Versions before schema 11 kept the dates as ISO text, later ones as timestamps."""
+    """The ledger rows of an unusable cache (another version's, or damaged), if it has a
+    readable one: all of them, or none. Versions before schema 11 kept the dates as ISO
+    text, later ones as timestamps."""
     try:
         with contextlib.closing(sqlite3.connect(path)) as db:
             rows = db.execute("SELECT url, content_hash, published, updated FROM ledger")

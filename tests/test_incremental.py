@@ -197,6 +197,40 @@ def test_unusable_cache_is_rebuilt_with_a_notice(site_dir: Path, damage: str) ->
     assert "(0 read)" in run_cli("build", "-v", "-c", str(site_dir / "config.yaml")).out
 
 
+def test_cache_damaged_past_its_first_pages_is_rebuilt_with_a_notice(site_dir: Path) -> None:
+    """A power cut can leave a cache whose first pages are whole and a later one not.
+    SQLite finds that only when it reads the page, in the middle of a build: the build
+    is made again with a rebuilt cache (keeping the ledger, which can still be read),
+    not ended by a traceback."""
+    state = site_dir / ".syndicate" / "state.sqlite"
+    db = sqlite3.connect(state)
+    [(root,)] = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'snapshot'")
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with state.open("r+b") as file:  # the snapshot's first page, read after the cache opens
+        file.seek((root - 1) * page_size)
+        file.write(b"\0" * page_size)
+    _edit(site_dir)
+    result = run_cli("build", "-v", "-c", str(site_dir / "config.yaml"))
+    assert result.code == 0, result.err
+    [notice] = [line for line in result.err.splitlines() if "cache unusable" in line]
+    assert "malformed" in notice and "keeping its ledger of 60 stories" in notice
+    assert "Traceback" not in result.err
+    _same_as_uncached(site_dir)
+    assert "(0 read)" in run_cli("build", "-v", "-c", str(site_dir / "config.yaml")).out
+
+
+def test_a_cache_that_cannot_be_used_is_named_with_its_reason(site_dir: Path) -> None:
+    """A cache SQLite cannot open or write (here a folder where its file should be) is
+    not rebuilt in place: the build stops with a one-line error that names it."""
+    state = site_dir / ".syndicate" / "state.sqlite"
+    state.unlink()
+    state.mkdir()
+    result = run_cli("build", "-c", str(site_dir / "config.yaml"))
+    assert result.code == 4 and "Traceback" not in result.err
+    assert "state.sqlite: error: cannot use the cache: unable to open database file" in result.err
+
+
 def test_parallel_first_pass_equals_sequential(tmp_path: Path) -> None:
     """Enough files to use worker processes (see index.PARALLEL_MIN)."""
     make_articles(tmp_path / "articles", 450)
