@@ -43,7 +43,7 @@ _ADDRESS = re.compile(r"<address\b[^>]*>(.*?)</address\s*>", re.IGNORECASE | re.
 # The byline and <time> as nearly every body starts (SPEC §1): a plain name, then the
 # source's wall-clock time in both attributes. What this matches, _byline and
 # _source_time read the same way (tests/test_properties.py holds them to it); it is
-# three times as fast as the two of them.
+# twice as fast as the two of them (4.7 against 10.5 us a body).
 _USUAL_BYLINE_AND_TIME = re.compile(
     r'<address>([^<&]*)</address><time pudate="[^"<>&]*" '
     r'datetime="([0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2})">(?=[^<]*<)'
@@ -392,7 +392,7 @@ def _days(gap: timedelta) -> str:
 
 
 # An archive's bylines are a newsroom's few hundred names, over and over: each is split
-# once (three regular expressions, a tenth of the rest of a file's first pass).
+# once (three regular expressions, 6% of a file's first pass).
 @functools.lru_cache(maxsize=4096)
 def _authors(text: str) -> tuple[str, ...]:
     # The split takes the whitespace around each separator, so every name of plain text
