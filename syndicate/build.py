@@ -78,19 +78,17 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
         cache, notice = Cache.open(site.cache if use_cache else None, settings)
     except sqlite3.Error as e:
         raise OutputError(where, f"cannot use the cache: {e}") from e
+    built = partial(_built, config, now, started=started, write=write, allow_shrink=allow_shrink,
+                    use_cache=use_cache, progress=progress, due=due, notify=notify)
     try:
         try:
-            return _built(config, now, cache, notice, started=started, write=write,
-                          allow_shrink=allow_shrink, use_cache=use_cache, progress=progress,
-                          due=due, notify=notify)
+            return built(cache, notice)
         except sqlite3.DatabaseError as e:
             if not (use_cache and _damaged(e)):
                 raise
             cache.close()
             cache, notice = Cache.rebuilt(site.cache, settings, str(e))
-            return _built(config, now, cache, notice, started=started, write=write,
-                          allow_shrink=allow_shrink, use_cache=use_cache, progress=progress,
-                          due=due, notify=notify)
+            return built(cache, notice)
     except sqlite3.Error as e:
         raise OutputError(where, f"cannot use the cache: {e}") from e
     finally:
@@ -107,6 +105,7 @@ def _damaged(error: sqlite3.DatabaseError) -> bool:
 def _built(config: Config, now: datetime, cache: Cache, notice: str | None, *, started: float,
            write: bool, allow_shrink: bool, use_cache: bool, progress: Progress | None,
            due: bool, notify: bool) -> BuildReport:
+    """_build's work, with this cache (and the notice of its opening, if any)."""
     site = config.site
     notices: tuple[str, ...] = (notice,) if notice else ()
     building = due_channels(config, cache.builds(), now) if due else config.channels
