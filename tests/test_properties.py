@@ -37,6 +37,7 @@ from syndicate.model import FORMATS, Channel, Entry, Format, Site, Stamp
 from syndicate.parse import read_body, read_entry
 from syndicate.render import RENDERERS
 from syndicate.select import apply_ledger, merge_captures, newest_first, story_order
+from tests.conftest import SEEDS
 
 ZONE = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -704,8 +705,7 @@ def test_stories_are_ordered_newest_first_then_by_url(files: list[Entry]) -> Non
     assert newest_first(stories) == sorted(stories, key=story_order)
 
 
-@pytest.mark.parametrize("seed", sorted((Path(__file__).parent.parent / "seeds").glob("*.txt")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("seed", sorted(SEEDS.glob("*.txt")), ids=lambda p: p.name)
 def test_records_come_back_from_pickling_as_they_were(seed: Path) -> None:
     """Entries and articles cross processes and sit in the cache pickled, each through
     its own __reduce__ (a constructor call with its fields in order): what comes back
