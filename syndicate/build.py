@@ -20,7 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from syndicate import __version__
-from syndicate.cache import FILE_NAME, Cache
+from syndicate.cache import FILE_NAME, Cache, damaged
 from syndicate.errors import OutputError
 from syndicate.listing import Listing, list_archive, parse_settings
 from syndicate.model import BuildReport, Config, Failure, FeedResult, Problem
@@ -84,7 +84,7 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
         try:
             return built(cache, notice)
         except sqlite3.DatabaseError as e:
-            if not (use_cache and _damaged(e)):
+            if not (use_cache and damaged(e)):
                 raise
             cache.close()
             cache, notice = Cache.rebuilt(site.cache, settings, str(e))
@@ -93,13 +93,6 @@ def _build(config: Config, now: datetime, *, started: float, write: bool, allow_
         raise OutputError(where, f"cannot use the cache: {e}") from e
     finally:
         cache.close()
-
-
-def _damaged(error: sqlite3.DatabaseError) -> bool:
-    """Whether SQLite found the file damaged or not a database at all (its primary
-    error codes SQLITE_CORRUPT and SQLITE_NOTADB), rather than unwritable or full."""
-    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # (the extended code's primary part)
-    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def _built(config: Config, now: datetime, cache: Cache, notice: str | None, *, started: float,

@@ -97,7 +97,13 @@ class Cache:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             return cls(_connect(str(path), settings)), None
-        except (sqlite3.DatabaseError, _OtherVersion) as e:
+        except _OtherVersion as e:
+            return cls.rebuilt(folder, settings, str(e))
+        except sqlite3.DatabaseError as e:
+            # A cache that cannot be opened at all (a folder in its place, a read-only
+            # disk) is not damaged: deleting it would lose its ledger for nothing.
+            if not damaged(e):
+                raise
             return cls.rebuilt(folder, settings, str(e))
 
     @classmethod
@@ -315,6 +321,14 @@ class Cache:
 
     def close(self) -> None:
         self._db.close()
+
+
+def damaged(error: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite found the file damaged or not a database at all (its primary
+    error codes SQLITE_CORRUPT and SQLITE_NOTADB), rather than unopenable or full: what
+    Cache.rebuilt is for, on opening the cache or in the middle of a build (build.py)."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # (the extended code's primary part)
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 class _OtherVersion(Exception):
